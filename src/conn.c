@@ -1,0 +1,544 @@
+/* conn.c - stream I/O: bufferevents, TLS switch, parser feeding, close. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#define CONN_OUTPUT_MAX		(4u << 20)	/* a peer that stops reading is cut off here */
+#define CONN_CLOSE_GRACE	5		/* seconds to flush a closing stream */
+#define CONN_READ_CHUNK		16384
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_free(struct conn *c);
+
+/* The XML parser's callbacks forward to the role. */
+static void
+xs_stream_start(void *ctx, const struct xml_node *hdr)
+{
+	struct conn *c = ctx;
+
+	if (!c->dead && !c->closing)
+		c->ops->on_stream_start(c, hdr);
+}
+
+static void
+xs_stanza(void *ctx, struct xml_node *stanza)
+{
+	struct conn *c = ctx;
+
+	if (c->dead || c->closing) {
+		xml_node_free(stanza);
+		return;
+	}
+	c->last_read_ms = util_now_mono_ms();
+	c->ops->on_stanza(c, stanza);
+}
+
+static void
+xs_stream_end(void *ctx)
+{
+	struct conn *c = ctx;
+
+	if (!c->dead && !c->closing)
+		conn_close(c, "peer closed the stream");
+}
+
+static void
+xs_error(void *ctx, enum xml_stream_error err, const char *detail)
+{
+	struct conn *c = ctx;
+	const char *cond = xml_stream_error_condition(err);
+
+	log_info("conn %llu %s: XML error: %s (%s)", (unsigned long long)c->id, c->peer,
+	    cond, detail != NULL ? detail : "");
+	if (!c->header_sent) {
+		/* RFC 6120 §4.9.1.2: open our stream before the error. */
+		conn_printf(c, "<?xml version='1.0'?><stream:stream xmlns='%s' "
+		    "xmlns:stream='" NS_STREAMS "' version='1.0'>",
+		    c->kind == CONN_COMPONENT ? NS_COMPONENT : NS_SERVER);
+		c->header_sent = true;
+	}
+	conn_stream_error(c, cond, NULL);
+}
+
+static const struct xml_stream_callbacks conn_xml_callbacks = {
+	.on_stream_start = xs_stream_start,
+	.on_stanza = xs_stanza,
+	.on_stream_end = xs_stream_end,
+	.on_error = xs_error,
+};
+
+static void
+conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing) {
+		conn_abort(c, c->close_reason[0] != '\0' ? c->close_reason : "close timed out");
+		return;
+	}
+	c->busy++;
+	c->ops->on_timeout(c);
+	c->busy--;
+	if (c->dead && c->busy == 0)
+		conn_free(c);
+}
+
+static struct conn *
+conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void *role)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	struct xml_stream_limits lim;
+
+	if (c == NULL)
+		return NULL;
+	c->id = ++w->next_conn_id;
+	c->kind = kind;
+	c->w = w;
+	c->ops = ops;
+	c->role = role;
+	memset(&lim, 0, sizeof(lim));
+	lim.max_stanza_bytes = w->conf->max_stanza_size;
+	lim.max_depth = 64;
+	lim.max_attrs = 64;
+	lim.max_children = 10000;
+	lim.max_header_bytes = 4096;
+	c->xs = xml_stream_new(&lim, &conn_xml_callbacks, c);
+	c->ev_timeout = evtimer_new(w->base, conn_timeout_cb, c);
+	if (c->xs == NULL || c->ev_timeout == NULL) {
+		if (c->xs != NULL)
+			xml_stream_free(c->xs);
+		if (c->ev_timeout != NULL)
+			event_free(c->ev_timeout);
+		free(c);
+		return NULL;
+	}
+	c->last_read_ms = c->last_write_ms = util_now_mono_ms();
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	w->n_conns++;
+	return c;
+}
+
+static void
+conn_setup_bev(struct conn *c)
+{
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+struct conn *
+conn_accept(struct worker *w, enum conn_kind kind, int fd, const struct sockaddr *sa,
+    const struct conn_ops *ops, void *role)
+{
+	struct conn *c;
+	int one = 1;
+
+	if ((c = conn_new(w, kind, ops, role)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	util_format_addr(sa, c->peer, sizeof(c->peer));
+	/* Dialback is a chain of small writes; Nagle would add ~40 ms to each
+	 * (see the interop notes on delayed ACKs). */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_debug("conn %llu: TCP_NODELAY: %s", (unsigned long long)c->id, strerror(errno));
+	evutil_make_socket_nonblocking(fd);
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		conn_free(c);
+		return NULL;
+	}
+	conn_setup_bev(c);
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct conn *
+conn_connect(struct worker *w, const struct sockaddr *sa, socklen_t len,
+    const struct conn_ops *ops, void *role)
+{
+	struct conn *c = conn_new(w, CONN_S2S_OUT, ops, role);
+	int one = 1;
+	evutil_socket_t fd;
+
+	if (c == NULL)
+		return NULL;
+	util_format_addr(sa, c->peer, sizeof(c->peer));
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("conn %llu: socket: %s", (unsigned long long)c->id, strerror(errno));
+		conn_free(c);
+		return NULL;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		conn_free(c);
+		return NULL;
+	}
+	conn_setup_bev(c);
+	c->connecting = true;
+	if (bufferevent_socket_connect(c->bev, sa, (int)len) == -1) {
+		conn_free(c);
+		return NULL;
+	}
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Debug logs show the XML, but never a dialback key or handshake digest:
+ * the text inside those elements is replaced. */
+static void
+log_xml(const struct conn *c, const char *dir, const char *data, size_t len)
+{
+	static const char *const secret_tags[] = { "<db:result", "<db:verify", "<result", "<verify", "<handshake" };
+	char buf[4096];
+	size_t i, n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+
+	memcpy(buf, data, n);
+	buf[n] = '\0';
+	for (i = 0; i < ARRAY_SIZE(secret_tags); i++) {
+		char *p = buf;
+		while ((p = strstr(p, secret_tags[i])) != NULL) {
+			char *gt = strchr(p, '>');
+			if (gt == NULL) {
+				*p = '\0';	/* cut mid-tag: drop the rest */
+				break;
+			}
+			p = gt + 1;
+			if (gt > buf && gt[-1] == '/')
+				continue;
+			while (*p != '\0' && *p != '<')
+				*p++ = '*';
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\r')
+			buf[i] = ' ';
+	log_debug("conn %llu %s %s: %s%s", (unsigned long long)c->id, c->peer, dir, buf,
+	    n < len ? " [...]" : "");
+}
+
+int
+conn_write(struct conn *c, const char *data, size_t len)
+{
+	struct evbuffer *out;
+
+	if (c->dead || c->bev == NULL)
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + len > CONN_OUTPUT_MAX) {
+		log_warn("conn %llu %s: peer is not reading (%zu bytes pending); closing",
+		    (unsigned long long)c->id, c->peer, evbuffer_get_length(out));
+		conn_abort(c, "output buffer limit");
+		return -1;
+	}
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_xml(c, "SEND", data, len);
+	if (evbuffer_add(out, data, len) == -1) {
+		conn_abort(c, "out of memory");
+		return -1;
+	}
+	/* Whitespace keepalives do not count as traffic for idle_timeout. */
+	if (!(len == 1 && data[0] == ' '))
+		c->last_write_ms = util_now_mono_ms();
+	return 0;
+}
+
+int
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	char *p;
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		conn_abort(c, "out of memory");
+		return -1;
+	}
+	rc = conn_write(c, p, (size_t)n);
+	free(p);
+	return rc;
+}
+
+int
+conn_write_node(struct conn *c, const struct xml_node *n, const char *stream_ns)
+{
+	struct strbuf sb;
+	int rc = -1;
+
+	strbuf_init(&sb, CONN_OUTPUT_MAX);
+	if (xml_serialize(n, stream_ns, &sb) == 0)
+		rc = conn_write(c, sb.data, sb.len);
+	strbuf_free(&sb);
+	return rc;
+}
+
+static void
+conn_begin_close(struct conn *c, const char *reason)
+{
+	util_strlcpy(c->close_reason, reason, sizeof(c->close_reason));
+	c->closing = true;
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ);
+	evtimer_del(c->ev_timeout);
+	{
+		struct timeval tv = { CONN_CLOSE_GRACE, 0 };
+		evtimer_add(c->ev_timeout, &tv);
+	}
+	if (c->bev == NULL || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_abort(c, reason);
+}
+
+void
+conn_stream_error(struct conn *c, const char *condition, const char *text)
+{
+	if (c->dead || c->closing)
+		return;
+	log_info("conn %llu %s: stream error <%s/>%s%s", (unsigned long long)c->id, c->peer,
+	    condition, text != NULL ? ": " : "", text != NULL ? text : "");
+	if (c->header_sent) {
+		struct strbuf sb;
+
+		strbuf_init(&sb, 8192);
+		if (strbuf_printf(&sb, "<stream:error><%s xmlns='" NS_STREAM_ERRORS "'/>", condition) == 0 &&
+		    (text == NULL || (strbuf_appends(&sb, "<text xmlns='" NS_STREAM_ERRORS "' xml:lang='en'>") == 0 &&
+		    xml_escape(&sb, text, strlen(text)) == 0 && strbuf_appends(&sb, "</text>") == 0)) &&
+		    strbuf_appends(&sb, "</stream:error></stream:stream>") == 0)
+			conn_write(c, sb.data, sb.len);
+		strbuf_free(&sb);
+	}
+	if (!c->dead)
+		conn_begin_close(c, condition);
+}
+
+void
+conn_close(struct conn *c, const char *reason)
+{
+	if (c->dead || c->closing)
+		return;
+	if (c->header_sent)
+		conn_write(c, "</stream:stream>", 16);
+	if (!c->dead)
+		conn_begin_close(c, reason);
+}
+
+void
+conn_abort(struct conn *c, const char *reason)
+{
+	if (c->dead)
+		return;
+	if (c->close_reason[0] == '\0' || !c->closing)
+		util_strlcpy(c->close_reason, reason, sizeof(c->close_reason));
+	c->dead = true;
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->busy == 0)
+		conn_free(c);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	c->busy++;	/* on_free must not re-enter conn_free */
+	c->ops->on_free(c, c->close_reason[0] != '\0' ? c->close_reason : "closed");
+	TAILQ_REMOVE(&w->conns, c, entry);
+	w->n_conns--;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	xml_stream_free(c->xs);
+	event_free(c->ev_timeout);
+	free(c);
+}
+
+void
+conn_set_timeout(struct conn *c, unsigned secs)
+{
+	struct timeval tv = { (time_t)secs, 0 };
+
+	if (c->closing || c->dead)
+		return;
+	evtimer_del(c->ev_timeout);
+	if (secs > 0)
+		evtimer_add(c->ev_timeout, &tv);
+}
+
+int
+conn_reset_parser(struct conn *c)
+{
+	return xml_stream_reset(c->xs);
+}
+
+int
+conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni)
+{
+	/* Called from a stanza callback while the parser still holds the
+	 * bytes of <starttls/> or <proceed/>: the switch happens in
+	 * conn_read_cb once those bytes are drained, so the TLS layer never
+	 * sees them. */
+	c->tls_ctx = ctx;
+	c->tls_server = server;
+	util_strlcpy(c->tls_sni, sni != NULL ? sni : "", sizeof(c->tls_sni));
+	xml_stream_stop(c->xs);
+	return 0;
+}
+
+static void
+conn_switch_tls(struct conn *c)
+{
+	SSL *ssl;
+	struct bufferevent *filter;
+	SSL_CTX *ctx = c->tls_ctx;
+
+	c->tls_ctx = NULL;
+	if ((ssl = SSL_new(ctx)) == NULL) {
+		conn_abort(c, "TLS: cannot create session");
+		return;
+	}
+	if (!c->tls_server && c->tls_sni[0] != '\0' && SSL_set_tlsext_host_name(ssl, c->tls_sni) != 1)
+		log_debug("conn %llu: cannot set SNI", (unsigned long long)c->id);
+	filter = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl,
+	    c->tls_server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (filter == NULL) {
+		SSL_free(ssl);
+		conn_abort(c, "TLS: cannot create filter");
+		return;
+	}
+	/* Peers often close TCP without close_notify; that is not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	c->bev = filter;
+	conn_setup_bev(c);
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
+		conn_abort(c, "TLS: cannot enable");
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char buf[CONN_READ_CHUNK];
+
+	c->busy++;
+	while (!c->dead && !c->closing && evbuffer_get_length(in) > 0) {
+		ev_ssize_t n = evbuffer_copyout(in, buf, sizeof(buf));
+		size_t consumed = 0;
+		enum xml_feed_result r;
+
+		if (n <= 0)
+			break;
+		if (log_enabled(LOG_LVL_DEBUG))
+			log_xml(c, "RECV", buf, (size_t)n);
+		r = xml_stream_feed(c->xs, buf, (size_t)n, &consumed);
+		if (r == XS_FEED_ERROR) {
+			evbuffer_drain(in, (size_t)n);
+			break;
+		}
+		evbuffer_drain(in, r == XS_FEED_STOPPED ? consumed : (size_t)n);
+		if (r == XS_FEED_STOPPED) {
+			/* A role stopped the parser to switch to TLS: nothing may
+			 * follow <starttls/> or <proceed/> in cleartext. */
+			if (c->dead || c->closing || c->tls_ctx == NULL)
+				break;
+			if (evbuffer_get_length(in) > 0) {
+				log_warn("conn %llu %s: cleartext data after STARTTLS; closing",
+				    (unsigned long long)c->id, c->peer);
+				conn_abort(c, "data after starttls");
+				break;
+			}
+			conn_switch_tls(c);
+			break;
+		}
+	}
+	c->busy--;
+	if (c->dead && c->busy == 0)
+		conn_free(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing && !c->dead && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_abort(c, c->close_reason);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	char why[200];
+	unsigned long e;
+
+	c->busy++;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->connecting) {
+			c->connecting = false;
+			c->ops->on_connected(c);
+		} else {
+			/* TLS handshake complete: the stream restarts. */
+			c->tls = true;
+			if (conn_reset_parser(c) == -1)
+				conn_abort(c, "cannot reset parser");
+			else
+				c->ops->on_tls_ready(c);
+		}
+	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		e = bufferevent_get_openssl_error(bev);
+		if (e != 0) {
+			char ebuf[160];
+			ERR_error_string_n(e, ebuf, sizeof(ebuf));
+			snprintf(why, sizeof(why), "TLS error: %s", ebuf);
+		} else if (what & BEV_EVENT_EOF) {
+			snprintf(why, sizeof(why), "connection closed by peer");
+		} else {
+			snprintf(why, sizeof(why), "%s", err != 0 ? strerror(err) : "socket error");
+		}
+		if (c->connecting) {
+			c->connecting = false;
+			c->ops->on_connect_failed(c, why);
+			conn_abort(c, why);
+		} else if (c->closing) {
+			conn_abort(c, c->close_reason);
+		} else {
+			conn_abort(c, why);
+		}
+	}
+	c->busy--;
+	if (c->dead && c->busy == 0)
+		conn_free(c);
+}

@@ -1,0 +1,90 @@
+/* conn.h - one XMPP stream over TCP (and TLS): the socket, the optional TLS
+ * layer, the XML parser and the output buffer. It owns all of them; one
+ * teardown (conn_free via conn_close/conn_abort) releases everything. The
+ * protocol role (s2s in, s2s out) lives behind conn_ops. */
+#ifndef DIALBACKD_CONN_H
+#define DIALBACKD_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+
+#include "xmlstream.h"
+
+struct worker;
+struct conn;
+
+enum conn_kind { CONN_S2S_IN, CONN_S2S_OUT, CONN_COMPONENT };
+
+struct conn_ops {
+	void (*on_connected)(struct conn *c);		/* outbound TCP is up */
+	void (*on_connect_failed)(struct conn *c, const char *why);
+	void (*on_stream_start)(struct conn *c, const struct xml_node *hdr);
+	void (*on_stanza)(struct conn *c, struct xml_node *stanza);	/* takes ownership */
+	void (*on_tls_ready)(struct conn *c);		/* handshake done, parser reset */
+	void (*on_timeout)(struct conn *c);		/* conn_set_timeout expired */
+	void (*on_free)(struct conn *c, const char *reason);	/* release role state */
+};
+
+struct conn {
+	uint64_t id;			/* unique within the worker */
+	enum conn_kind kind;
+	struct worker *w;
+	const struct conn_ops *ops;
+	void *role;			/* struct s2s_in / s2s_out */
+	struct bufferevent *bev;	/* socket, or TLS filter over it */
+	struct xml_stream *xs;
+	struct event *ev_timeout;
+	char peer[80];			/* remote address for logs */
+	uint64_t last_read_ms, last_write_ms;	/* last stanza in / out (monotonic) */
+	uint64_t last_keepalive_ms;
+	int busy;			/* >0 while inside a callback of ours */
+	bool tls;			/* TLS established */
+	bool connecting;		/* outbound TCP in progress */
+	bool header_sent;		/* our <stream:stream> is out */
+	bool closing;			/* close written; flushing */
+	bool dead;			/* free as soon as not busy */
+	SSL_CTX *tls_ctx;		/* TLS switch requested (conn_start_tls) */
+	bool tls_server;
+	char tls_sni[256];
+	char close_reason[160];
+	TAILQ_ENTRY(conn) entry;
+};
+
+/* Adopts an accepted socket. NULL on failure (fd closed). */
+struct conn *conn_accept(struct worker *w, enum conn_kind kind, int fd,
+    const struct sockaddr *sa, const struct conn_ops *ops, void *role);
+/* Starts a non-blocking connect; ops->on_connected or on_connect_failed
+ * follows. NULL on immediate failure. */
+struct conn *conn_connect(struct worker *w, const struct sockaddr *sa,
+    socklen_t len, const struct conn_ops *ops, void *role);
+
+/* Queue bytes for the peer. -1 when the output limit is exceeded (the
+ * connection is then being closed). */
+int conn_write(struct conn *c, const char *data, size_t len);
+int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Serialize a node into the stream (stream_ns as for xml_serialize). */
+int conn_write_node(struct conn *c, const struct xml_node *n, const char *stream_ns);
+
+/* <stream:error><condition/>[<text/>]</stream:error></stream:stream>, then
+ * close once flushed. When our header is not out yet, the caller must
+ * have sent it first (RFC 6120 §4.9.1.2). */
+void conn_stream_error(struct conn *c, const char *condition, const char *text);
+/* </stream:stream> (when our header went out), flush, free. */
+void conn_close(struct conn *c, const char *reason);
+/* Drop now without writing anything (TLS failure, peer gone). */
+void conn_abort(struct conn *c, const char *reason);
+
+/* Arms (or with secs 0 disarms) the role's timer. */
+void conn_set_timeout(struct conn *c, unsigned secs);
+/* From a stanza callback (after queueing <proceed/>, or on receiving it):
+ * stop parsing and switch to TLS once the current bytes are consumed. */
+int conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni);
+/* Replace the parser state (stream restart). */
+int conn_reset_parser(struct conn *c);
+
+#endif

@@ -1,0 +1,598 @@
+/* s2s_in.c - the receiving and authoritative roles on inbound streams. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "dialback.h"
+#include "log.h"
+#include "s2s.h"
+#include "store.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+#include "xmlnode.h"
+
+#define IN_MAX_PAIRS		64	/* domain pairs per inbound stream */
+#define IN_MAX_PENDING		16	/* db:result awaiting verification per stream */
+
+enum in_pair_state { IN_PAIR_PENDING, IN_PAIR_VALID };
+
+struct in_pair {
+	char remote[DOMAIN_MAX + 1];	/* the originating (sender) domain */
+	char local[DOMAIN_MAX + 1];	/* our hosted (target) domain */
+	enum in_pair_state state;
+	time_t deadline;		/* for a pending pair */
+};
+
+struct s2s_in {
+	struct conn *c;
+	char stream_id[STREAM_ID_HEX + 1];
+	char to[DOMAIN_MAX + 1];	/* header 'to' ("" on legacy streams) */
+	char from[DOMAIN_MAX + 1];	/* header 'from' (may be "") */
+	bool version1;
+	bool opened;			/* peer header seen, ours sent */
+	bool starttls;			/* <proceed/> sent, handshake pending */
+	struct in_pair pairs[IN_MAX_PAIRS];
+	size_t n_pairs;
+	size_t n_valid;
+	time_t opened_at;
+};
+
+static const struct conn_ops in_ops;
+
+static struct in_pair *
+in_pair_find(struct s2s_in *s, const char *remote, const char *local)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_pairs; i++)
+		if (util_domain_equal(s->pairs[i].remote, remote) &&
+		    util_domain_equal(s->pairs[i].local, local))
+			return &s->pairs[i];
+	return NULL;
+}
+
+static void
+in_pair_remove(struct s2s_in *s, struct in_pair *p)
+{
+	size_t i = (size_t)(p - s->pairs);
+
+	if (p->state == IN_PAIR_VALID)
+		s->n_valid--;
+	memmove(&s->pairs[i], &s->pairs[i + 1], (s->n_pairs - i - 1) * sizeof(s->pairs[0]));
+	s->n_pairs--;
+}
+
+static void
+in_pair_store(struct s2s_in *s, const struct in_pair *ip, enum store_pair_state state,
+    const char *reason)
+{
+	struct store_pair p;
+
+	memset(&p, 0, sizeof(p));
+	util_strlcpy(p.local, ip->local, sizeof(p.local));
+	util_strlcpy(p.remote, ip->remote, sizeof(p.remote));
+	p.dir = PAIR_IN;
+	p.state = state;
+	p.owner.slot = s->c->w->slot;
+	p.owner.pid = s->c->w->pid;
+	p.conn_id = s->c->id;
+	p.since = time(NULL);
+	util_strlcpy(p.stream_id, s->stream_id, sizeof(p.stream_id));
+	util_strlcpy(p.reason, reason != NULL ? reason : "", sizeof(p.reason));
+	if (store_pair_put(s->c->w->store, &p) != STORE_OK)
+		log_warn("s2s in %s -> %s: cannot record pair state", ip->remote, ip->local);
+}
+
+int
+s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa)
+{
+	struct s2s_in *s = calloc(1, sizeof(*s));
+	struct conn *c;
+
+	if (s == NULL) {
+		close(fd);
+		return -1;
+	}
+	if ((c = conn_accept(w, CONN_S2S_IN, fd, sa, &in_ops, s)) == NULL) {
+		free(s);
+		return -1;
+	}
+	s->c = c;
+	s->opened_at = time(NULL);
+	log_info("s2s in conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
+	/* A peer must open its stream and authenticate in bounded time. */
+	conn_set_timeout(c, w->conf->dialback_timeout);
+	return 0;
+}
+
+/* Our response header (sent even when we are about to refuse, so the
+ * stream error can follow it, RFC 6120 §4.9.1.2). */
+static void
+in_send_header(struct s2s_in *s, const char *from)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb, 8192);
+	strbuf_appends(&sb, "<?xml version='1.0'?><stream:stream xmlns='" NS_SERVER "' "
+	    "xmlns:stream='" NS_STREAMS "' xmlns:db='" NS_DIALBACK "' id='");
+	strbuf_appends(&sb, s->stream_id);
+	strbuf_appends(&sb, "'");
+	if (from != NULL && from[0] != '\0') {
+		strbuf_appends(&sb, " from='");
+		xml_escape(&sb, from, strlen(from));
+		strbuf_appends(&sb, "'");
+	}
+	if (s->from[0] != '\0') {
+		strbuf_appends(&sb, " to='");
+		xml_escape(&sb, s->from, strlen(s->from));
+		strbuf_appends(&sb, "'");
+	}
+	if (s->version1)
+		strbuf_appends(&sb, " version='1.0'");
+	if (strbuf_appends(&sb, " xml:lang='en'>") == 0)
+		conn_write(s->c, sb.data, sb.len);
+	strbuf_free(&sb);
+	s->c->header_sent = true;
+}
+
+static void
+in_send_features(struct s2s_in *s)
+{
+	struct worker *w = s->c->w;
+	SSL_CTX *ctx = w->conf->tls != TLS_MODE_OFF && s->to[0] != '\0' ? tls_server_ctx(w->tls, s->to) : NULL;
+	bool offer_tls = ctx != NULL && !s->c->tls;
+	bool required = w->conf->tls == TLS_MODE_REQUIRED;
+
+	if (offer_tls && required) {
+		/* RFC 6120 §5.3.1: only STARTTLS until it is done. */
+		conn_printf(s->c, "<stream:features><starttls xmlns='" NS_TLS "'><required/></starttls>"
+		    "</stream:features>");
+		return;
+	}
+	conn_printf(s->c, "<stream:features>%s<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>"
+	    "</stream:features>", offer_tls ? "<starttls xmlns='" NS_TLS "'/>" : "");
+}
+
+static void
+in_stream_start(struct conn *c, const struct xml_node *hdr)
+{
+	struct s2s_in *s = c->role;
+	struct worker *w = c->w;
+	const char *to = xml_node_attr(hdr, "to"), *from = xml_node_attr(hdr, "from");
+	const char *version = xml_node_attr(hdr, "version");
+	const char *default_ns = NULL;
+	size_t i;
+
+	for (i = 0; i < hdr->n_nsdecls; i++)
+		if (hdr->nsdecls[i].prefix == NULL)
+			default_ns = hdr->nsdecls[i].uri;
+	s->version1 = version != NULL && version[0] >= '1' && version[0] <= '9';
+	util_strlcpy(s->from, from != NULL && util_domain_valid(from) ? from : "", sizeof(s->from));
+	if (dialback_stream_id(s->stream_id) == -1) {
+		conn_abort(c, "no randomness for a stream id");
+		return;
+	}
+	s->opened = true;
+	if (!xml_node_is(hdr, "stream", NS_STREAMS)) {
+		in_send_header(s, to != NULL && worker_hosts(w, to) ? to : NULL);
+		conn_stream_error(c, "invalid-namespace", "not an XMPP stream");
+		return;
+	}
+	if (default_ns == NULL || strcmp(default_ns, NS_SERVER) != 0) {
+		in_send_header(s, to != NULL && worker_hosts(w, to) ? to : NULL);
+		conn_stream_error(c, "invalid-namespace", "the stream namespace must be jabber:server");
+		return;
+	}
+	if (version != NULL && !(version[0] >= '0' && version[0] <= '9')) {
+		in_send_header(s, NULL);
+		conn_stream_error(c, "unsupported-version", NULL);
+		return;
+	}
+	if (to != NULL && to[0] != '\0' && !worker_hosts(w, to)) {
+		in_send_header(s, NULL);
+		log_info("s2s in conn %llu %s: stream to unhosted domain '%s'", (unsigned long long)c->id,
+		    c->peer, to);
+		conn_stream_error(c, "host-unknown", "this server does not host that domain");
+		return;
+	}
+	if (to == NULL && s->version1) {
+		in_send_header(s, NULL);
+		conn_stream_error(c, "host-unknown", "the stream header has no 'to'");
+		return;
+	}
+	util_strlcpy(s->to, to != NULL ? to : "", sizeof(s->to));
+	in_send_header(s, s->to);
+	log_info("s2s in conn %llu %s: stream %s -> %s%s%s", (unsigned long long)c->id, c->peer,
+	    s->from[0] != '\0' ? s->from : "?", s->to[0] != '\0' ? s->to : "?",
+	    s->version1 ? "" : " (legacy, no version)", c->tls ? " over TLS" : "");
+	if (s->version1)
+		in_send_features(s);
+}
+
+static void
+in_dialback_error(struct s2s_in *s, const char *local, const char *remote, const char *condition)
+{
+	conn_printf(s->c, "<db:result from='%s' to='%s' type='error'><error type='cancel'>"
+	    "<%s xmlns='" NS_STANZA_ERRORS "'/></error></db:result>", local, remote, condition);
+}
+
+/* <db:result from=remote to=local>key</db:result>: the receiving role. */
+static void
+in_db_result(struct s2s_in *s, struct xml_node *n)
+{
+	struct worker *w = s->c->w;
+	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
+	struct in_pair *p;
+	char *key;
+	const char *k;
+	size_t klen;
+
+	if (xml_node_attr(n, "type") != NULL) {
+		log_info("s2s in conn %llu: db:result with a type on an inbound stream; ignored",
+		    (unsigned long long)s->c->id);
+		return;
+	}
+	if (from == NULL || to == NULL || !util_domain_valid(from) || !util_domain_valid(to)) {
+		conn_stream_error(s->c, "improper-addressing", "db:result needs valid 'from' and 'to'");
+		return;
+	}
+	if (!worker_hosts(w, to)) {
+		/* XEP-0220 §2.2.1: a dialback error, not a stream error. */
+		log_info("s2s in conn %llu: db:result %s -> %s: target not hosted", (unsigned long long)s->c->id,
+		    from, to);
+		in_dialback_error(s, to, from, "item-not-found");
+		return;
+	}
+	if (w->conf->tls == TLS_MODE_REQUIRED && !s->c->tls) {
+		log_info("s2s in conn %llu: db:result %s -> %s without TLS; refused", (unsigned long long)s->c->id,
+		    from, to);
+		in_dialback_error(s, to, from, "policy-violation");
+		return;
+	}
+	p = in_pair_find(s, from, to);
+	if (p != NULL && p->state == IN_PAIR_VALID) {
+		conn_printf(s->c, "<db:result from='%s' to='%s' type='valid'/>", to, from);
+		return;
+	}
+	if (p != NULL) {
+		log_info("s2s in conn %llu: db:result %s -> %s already being verified", (unsigned long long)s->c->id,
+		    from, to);
+		return;
+	}
+	if (s->n_pairs >= IN_MAX_PAIRS || s->n_pairs - s->n_valid >= IN_MAX_PENDING) {
+		in_dialback_error(s, to, from, "resource-constraint");
+		return;
+	}
+	if ((key = xml_node_text(n, &klen)) == NULL) {
+		conn_abort(s->c, "out of memory");
+		return;
+	}
+	k = key;
+	dialback_trim(&k, &klen);
+	if (klen == 0 || klen > DIALBACK_KEY_MAX) {
+		free(key);
+		in_dialback_error(s, to, from, "not-acceptable");
+		return;
+	}
+	p = &s->pairs[s->n_pairs++];
+	memset(p, 0, sizeof(*p));
+	util_strlcpy(p->remote, from, sizeof(p->remote));
+	util_strlcpy(p->local, to, sizeof(p->local));
+	p->state = IN_PAIR_PENDING;
+	p->deadline = time(NULL) + (time_t)w->conf->dialback_timeout;
+	in_pair_store(s, p, PAIR_PENDING, "");
+	log_info("s2s in conn %llu: db:result %s -> %s: asking %s's authoritative server",
+	    (unsigned long long)s->c->id, from, to, from);
+	/* The answer arrives through s2s_in_verify_result(), maybe at once. */
+	s2s_out_verify(w, to, from, s->stream_id, k, klen, s->c->id);
+	util_wipe(key, strlen(key));
+	free(key);
+}
+
+/* <db:verify from=receiving to=us id=...>key</db:verify>: the
+ * authoritative role, answered from the shared store whichever worker
+ * issued the key and whether or not this stream is authenticated. */
+static void
+in_db_verify(struct s2s_in *s, struct xml_node *n)
+{
+	struct worker *w = s->c->w;
+	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
+	const char *id = xml_node_attr(n, "id");
+	enum store_key_verdict verdict = KEY_UNKNOWN;
+	struct store_owner issuer = { -1, 0 };
+	char *key;
+	const char *k;
+	size_t klen;
+	int rc;
+	struct strbuf sb;
+
+	if (xml_node_attr(n, "type") != NULL) {
+		log_info("s2s in conn %llu: db:verify with a type on an inbound stream; ignored",
+		    (unsigned long long)s->c->id);
+		return;
+	}
+	if (from == NULL || to == NULL || id == NULL || !util_domain_valid(from) || !util_domain_valid(to)) {
+		conn_stream_error(s->c, "improper-addressing", "db:verify needs 'from', 'to' and 'id'");
+		return;
+	}
+	strbuf_init(&sb, 8192);
+	if (!worker_hosts(w, to)) {
+		log_info("s2s in conn %llu: db:verify for unhosted %s", (unsigned long long)s->c->id, to);
+		strbuf_appends(&sb, "<db:verify from='");
+		xml_escape(&sb, to, strlen(to));
+		strbuf_appends(&sb, "' to='");
+		xml_escape(&sb, from, strlen(from));
+		strbuf_appends(&sb, "' id='");
+		xml_escape(&sb, id, strlen(id));
+		strbuf_appends(&sb, "' type='error'><error type='cancel'><item-not-found xmlns='"
+		    NS_STANZA_ERRORS "'/></error></db:verify>");
+		conn_write(s->c, sb.data, sb.len);
+		strbuf_free(&sb);
+		return;
+	}
+	if ((key = xml_node_text(n, &klen)) == NULL) {
+		strbuf_free(&sb);
+		conn_abort(s->c, "out of memory");
+		return;
+	}
+	k = key;
+	dialback_trim(&k, &klen);
+	rc = store_key_check(w->store, to, from, id, k, klen, time(NULL), &verdict, &issuer);
+	util_wipe(key, strlen(key));
+	free(key);
+	if (rc != STORE_OK) {
+		log_warn("s2s in conn %llu: db:verify %s -> %s: store error: %s", (unsigned long long)s->c->id,
+		    to, from, store_strerror(rc));
+		verdict = KEY_UNKNOWN;
+	}
+	static const char *const why[] = {
+		[KEY_VALID] = "valid", [KEY_UNKNOWN] = "no such key", [KEY_EXPIRED] = "key expired",
+		[KEY_MISMATCH] = "key mismatch",
+	};
+	log_info("s2s in conn %llu: db:verify %s -> %s id %s: %s (key issued by worker %d)",
+	    (unsigned long long)s->c->id, to, from, id, why[verdict], issuer.slot);
+	strbuf_appends(&sb, "<db:verify from='");
+	xml_escape(&sb, to, strlen(to));
+	strbuf_appends(&sb, "' to='");
+	xml_escape(&sb, from, strlen(from));
+	strbuf_appends(&sb, "' id='");
+	xml_escape(&sb, id, strlen(id));
+	strbuf_appends(&sb, verdict == KEY_VALID ? "' type='valid'/>" : "' type='invalid'/>");
+	conn_write(s->c, sb.data, sb.len);
+	strbuf_free(&sb);
+}
+
+void
+s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,
+    const char *local, const char *stream_id, enum verify_verdict verdict,
+    const char *condition)
+{
+	struct conn *c = worker_conn_find(w, conn_id);
+	struct s2s_in *s;
+	struct in_pair *p;
+
+	if (c == NULL || c->kind != CONN_S2S_IN || c->closing || c->dead || c->role == NULL) {
+		log_info("s2s in %s -> %s: verification answer for a stream that is gone; dropped",
+		    remote, local);
+		return;
+	}
+	s = c->role;
+	/* XEP-0220 §2.1.2: match (from, to, id); else drop silently. */
+	if (strcmp(s->stream_id, stream_id) != 0 || (p = in_pair_find(s, remote, local)) == NULL ||
+	    p->state != IN_PAIR_PENDING)
+		return;
+	switch (verdict) {
+	case VERIFY_VALID:
+		p->state = IN_PAIR_VALID;
+		s->n_valid++;
+		in_pair_store(s, p, PAIR_VALID, "");
+		log_info("s2s in conn %llu: %s -> %s is now valid", (unsigned long long)c->id, remote, local);
+		conn_printf(c, "<db:result from='%s' to='%s' type='valid'/>", local, remote);
+		conn_set_timeout(c, w->conf->idle_timeout);
+		break;
+	case VERIFY_INVALID:
+		log_warn("s2s in conn %llu: %s -> %s: authoritative server says the key is invalid",
+		    (unsigned long long)c->id, remote, local);
+		in_pair_store(s, p, PAIR_INVALID, "authoritative server answered invalid");
+		conn_printf(c, "<db:result from='%s' to='%s' type='invalid'/>", local, remote);
+		in_pair_remove(s, p);
+		/* XEP-0220 §2.2.1: the first pair failing closes the stream. */
+		if (s->n_valid == 0)
+			conn_close(c, "dialback invalid");
+		break;
+	case VERIFY_ERROR:
+		log_warn("s2s in conn %llu: %s -> %s: cannot verify: %s", (unsigned long long)c->id, remote,
+		    local, condition != NULL ? condition : "error");
+		in_pair_store(s, p, PAIR_FAILED, condition != NULL ? condition : "error");
+		in_dialback_error(s, local, remote, condition != NULL ? condition : "remote-server-not-found");
+		in_pair_remove(s, p);
+		break;
+	}
+}
+
+/* A stanza (message, presence, iq) from the peer. */
+static void
+in_route_stanza(struct s2s_in *s, struct xml_node *n)
+{
+	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
+	char fromdom[DOMAIN_MAX + 1], todom[DOMAIN_MAX + 1];
+	struct in_pair *p;
+	const char *at, *slash, *start;
+	size_t len;
+
+	if (s->n_valid == 0) {
+		/* RFC 6120 §4.3.5: stanzas before authentication. */
+		conn_stream_error(s->c, "not-authorized", "no domain pair has been validated on this stream");
+		xml_node_free(n);
+		return;
+	}
+	if (from == NULL || to == NULL) {
+		conn_stream_error(s->c, "improper-addressing", "stanzas need 'from' and 'to'");
+		xml_node_free(n);
+		return;
+	}
+	/* The domainpart of a JID: after '@' (if before '/'), before '/'. */
+	for (int i = 0; i < 2; i++) {
+		const char *jid = i == 0 ? from : to;
+		char *out = i == 0 ? fromdom : todom;
+		slash = strchr(jid, '/');
+		at = strchr(jid, '@');
+		start = (at != NULL && (slash == NULL || at < slash)) ? at + 1 : jid;
+		len = slash != NULL ? (size_t)(slash - start) : strlen(start);
+		if (len == 0 || len > DOMAIN_MAX) {
+			conn_stream_error(s->c, "improper-addressing", "malformed JID");
+			xml_node_free(n);
+			return;
+		}
+		memcpy(out, start, len);
+		out[len] = '\0';
+	}
+	if (!worker_hosts(s->c->w, todom)) {
+		conn_stream_error(s->c, "host-unknown", "this server does not host the 'to' domain");
+		xml_node_free(n);
+		return;
+	}
+	p = in_pair_find(s, fromdom, todom);
+	if (p == NULL || p->state != IN_PAIR_VALID) {
+		conn_stream_error(s->c, "invalid-from", "the 'from' domain is not validated on this stream");
+		xml_node_free(n);
+		return;
+	}
+	local_deliver(s->c->w, n, todom, fromdom);
+}
+
+static void
+in_stanza(struct conn *c, struct xml_node *n)
+{
+	struct s2s_in *s = c->role;
+	struct worker *w = c->w;
+
+	if (s == NULL) {
+		xml_node_free(n);
+		return;
+	}
+	if (xml_node_is(n, "starttls", NS_TLS)) {
+		SSL_CTX *ctx = s->to[0] != '\0' ? tls_server_ctx(w->tls, s->to) : NULL;
+		if (c->tls || ctx == NULL || w->conf->tls == TLS_MODE_OFF) {
+			conn_printf(c, "<failure xmlns='" NS_TLS "'/>");
+			conn_close(c, "starttls not available");
+		} else {
+			/* TLS starts right after <proceed/>'s '>': nothing may be
+			 * parsed after <starttls/> (the conn checks for that). */
+			conn_printf(c, "<proceed xmlns='" NS_TLS "'/>");
+			s->starttls = true;
+			conn_start_tls(c, ctx, true, NULL);
+		}
+	} else if (xml_node_is(n, "result", NS_DIALBACK)) {
+		in_db_result(s, n);
+	} else if (xml_node_is(n, "verify", NS_DIALBACK)) {
+		in_db_verify(s, n);
+	} else if (strcmp(n->ns, NS_SERVER) == 0 && (strcmp(n->name, "message") == 0 ||
+	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0)) {
+		in_route_stanza(s, n);
+		return;
+	} else if (xml_node_is(n, "error", NS_STREAMS)) {
+		struct xml_node *cond = xml_node_first_element(n);
+		log_info("s2s in conn %llu %s: stream error from peer: %s", (unsigned long long)c->id, c->peer,
+		    cond != NULL ? cond->name : "(none)");
+		conn_close(c, "peer sent a stream error");
+	} else if (s->n_valid == 0) {
+		conn_stream_error(c, "not-authorized", "unexpected element before authentication");
+	} else {
+		conn_stream_error(c, "unsupported-stanza-type", NULL);
+	}
+	xml_node_free(n);
+}
+
+static void
+in_tls_ready(struct conn *c)
+{
+	struct s2s_in *s = c->role;
+	char desc[128];
+
+	if (s == NULL)
+		return;
+	s->starttls = false;
+	s->opened = false;
+	tls_describe(bufferevent_openssl_get_ssl(c->bev), desc, sizeof(desc));
+	log_info("s2s in conn %llu %s: TLS established (%s)", (unsigned long long)c->id, c->peer, desc);
+	c->header_sent = false;
+}
+
+static void
+in_timeout(struct conn *c)
+{
+	struct s2s_in *s = c->role;
+	time_t now = time(NULL);
+	size_t i;
+
+	if (s == NULL || s->n_valid == 0) {
+		if (s != NULL && s->n_pairs > 0) {
+			/* still verifying: the verify deadline answers first */
+			conn_set_timeout(c, 5);
+			for (i = 0; i < s->n_pairs; i++)
+				if (s->pairs[i].deadline + 5 > now)
+					return;
+		}
+		log_info("s2s in conn %llu %s: not authenticated in time; closing", (unsigned long long)c->id,
+		    c->peer);
+		conn_stream_error(c, "connection-timeout", NULL);
+		return;
+	}
+	{
+		uint64_t idle = util_now_mono_ms() - c->last_read_ms;
+		unsigned limit = c->w->conf->idle_timeout;
+
+		if (idle + 500 >= (uint64_t)limit * 1000) {
+			log_info("s2s in conn %llu %s: idle for %us; closing", (unsigned long long)c->id, c->peer, limit);
+			conn_close(c, "idle");
+			return;
+		}
+		conn_set_timeout(c, limit - (unsigned)(idle / 1000));
+	}
+}
+
+static void
+in_free(struct conn *c, const char *reason)
+{
+	struct s2s_in *s = c->role;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n_pairs; i++)
+		if (store_pair_delete(c->w->store, s->pairs[i].local, s->pairs[i].remote, PAIR_IN) == STORE_ERROR)
+			log_warn("s2s in conn %llu: cannot clear pair state", (unsigned long long)c->id);
+	log_info("s2s in conn %llu %s: closed (%s)", (unsigned long long)c->id, c->peer, reason);
+	c->role = NULL;
+	free(s);
+}
+
+static void
+in_never_connects(struct conn *c)
+{
+}
+
+static void
+in_never_fails(struct conn *c, const char *why)
+{
+}
+
+static const struct conn_ops in_ops = {
+	.on_connected = in_never_connects,
+	.on_connect_failed = in_never_fails,
+	.on_stream_start = in_stream_start,
+	.on_stanza = in_stanza,
+	.on_tls_ready = in_tls_ready,
+	.on_timeout = in_timeout,
+	.on_free = in_free,
+};

@@ -1,0 +1,312 @@
+/* worker.c - a worker process: one event loop over the inherited listeners
+ * and the connections it accepts or opens. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "conn.h"
+#include "log.h"
+#include "resolver.h"
+#include "s2s.h"
+#include "store.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+#define WORKER_STOP_GRACE	5	/* seconds to flush streams on stop */
+#define ACCEPT_PAUSE_MS		500	/* back off when out of file descriptors */
+#define KEY_PURGE_INTERVAL	60	/* seconds between expired-key sweeps */
+
+static struct worker the_worker;
+
+bool
+worker_hosts(const struct worker *w, const char *domain)
+{
+	return conf_domain_find(w->conf, domain) != NULL;
+}
+
+struct conn *
+worker_conn_find(struct worker *w, uint64_t id)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &w->conns, entry)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct worker *w = arg;
+	char addr[80];
+
+	if (w->stopping) {
+		close(fd);
+		return;
+	}
+	if (w->n_conns >= w->conf->max_connections) {
+		util_format_addr(sa, addr, sizeof(addr));
+		log_warn("connection from %s refused: worker holds max_connections (%u)", addr,
+		    w->conf->max_connections);
+		close(fd);
+		return;
+	}
+	if (s2s_in_accept(w, fd, sa) == -1)
+		log_warn("cannot set up an inbound connection");
+}
+
+static void
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	for (i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].lev != NULL)
+			evconnlistener_enable(w->listeners[i].lev);
+}
+
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct worker *w = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	size_t i;
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		/* Pause instead of spinning on a listener we cannot serve. */
+		log_warn("accept: %s; pausing accepts for %d ms", strerror(err), ACCEPT_PAUSE_MS);
+		for (i = 0; i < w->n_listeners; i++)
+			if (w->listeners[i].lev != NULL)
+				evconnlistener_disable(w->listeners[i].lev);
+		evtimer_add(w->ev_accept_resume, &tv);
+		return;
+	}
+	log_warn("accept: %s", strerror(err));
+}
+
+/* While stopping: leave the loop as soon as every stream is closed. */
+static void
+stop_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->n_conns == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void
+worker_stop(struct worker *w, const char *why)
+{
+	struct conn *c, *next;
+	struct timeval tv = { WORKER_STOP_GRACE, 0 };
+	size_t i;
+
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	log_notice("stopping (%s): closing %zu stream(s)", why, w->n_conns);
+	for (i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].lev != NULL) {
+			evconnlistener_free(w->listeners[i].lev);
+			w->listeners[i].lev = NULL;
+		}
+	s2s_out_shutdown(w);
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->header_sent)
+			conn_stream_error(c, "system-shutdown", NULL);
+		else
+			conn_abort(c, "system-shutdown");
+	}
+	event_base_loopexit(w->base, &tv);
+	{
+		struct timeval poll = { 0, 20000 };
+		struct event *ev = event_new(w->base, -1, EV_PERSIST, stop_check_cb, w);
+		if (ev == NULL || event_add(ev, &poll) == -1)
+			log_warn("cannot watch the stop; waiting %d s", WORKER_STOP_GRACE);
+		w->ev_stop_check = ev;
+	}
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		worker_stop(w, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	case SIGUSR1:
+		if (log_reopen() == -1)
+			log_warn("cannot reopen the log: %s", strerror(errno));
+		break;
+	default:
+		break;	/* SIGHUP: the master reloads by replacing workers */
+	}
+}
+
+/* A single space on streams quiet for keepalive_interval keeps NATs and
+ * firewalls from dropping long-lived federation links (RFC 6120 §4.6.1). */
+static void
+send_keepalives(struct worker *w)
+{
+	uint64_t now = util_now_mono_ms(), quiet = (uint64_t)w->conf->keepalive_interval * 1000;
+	struct conn *c, *next;
+
+	if (quiet == 0)
+		return;
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (!c->header_sent || c->closing || c->dead || c->tls_ctx != NULL)
+			continue;
+		if (now - c->last_write_ms < quiet || now - c->last_keepalive_ms < quiet)
+			continue;
+		c->last_keepalive_ms = now;
+		conn_write(c, " ", 1);
+	}
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	static time_t last_purge;
+	time_t now = time(NULL);
+	size_t purged = 0;
+
+	if (w->stopping)
+		return;
+	if (getppid() == 1) {
+		/* the master is gone (PDEATHSIG covers most cases) */
+		worker_stop(w, "master exited");
+		return;
+	}
+	s2s_out_tick(w, now);
+	send_keepalives(w);
+	/* One worker sweeps expired keys for everyone. */
+	if (w->slot == 0 && now - last_purge >= KEY_PURGE_INTERVAL) {
+		last_purge = now;
+		if (store_keys_purge(w->store, now, &purged) == STORE_OK && purged > 0)
+			log_debug("purged %zu expired dialback key(s)", purged);
+	}
+}
+
+static struct event *
+add_signal(struct worker *w, int sig)
+{
+	struct event *ev = evsignal_new(w->base, sig, signal_cb, w);
+
+	if (ev == NULL || event_add(ev, NULL) == -1)
+		fatalx("cannot watch signal %d", sig);
+	return ev;
+}
+
+void
+worker_main(int slot, const struct conf *conf, const char *secret_digest,
+    struct worker_listener *listeners, size_t n_listeners, int ready_fd)
+{
+	struct worker *w = &the_worker;
+	char name[32], err[512];
+	struct timeval one = { 1, 0 };
+	size_t i, cleared = 0;
+	int dead = 0;
+	unsigned flags;
+	struct event *tick;
+
+	memset(w, 0, sizeof(*w));
+	w->slot = slot;
+	w->pid = getpid();
+	w->conf = conf;
+	util_strlcpy(w->secret_digest, secret_digest, sizeof(w->secret_digest));
+	w->listeners = listeners;
+	w->n_listeners = n_listeners;
+	TAILQ_INIT(&w->conns);
+	snprintf(name, sizeof(name), "worker %d", slot);
+	log_set_procname(name);
+
+	/* Die with the master, so no orphan keeps a listening port. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+
+	/* LMDB: every process opens the environment itself, after fork. */
+	flags = conf->store_sync ? 0 : STORE_NOSYNC;
+	w->store = store_open(conf->store, conf->store_size, flags, conf->workers * 2 + 64,
+	    err, sizeof(err));
+	if (w->store == NULL)
+		fatalx("store: %s", err);
+	if (store_reader_check(w->store, &dead) == STORE_OK && dead > 0)
+		log_notice("cleared %d stale store reader slot(s)", dead);
+	/* Whatever a dead predecessor in this slot left behind is stale. */
+	if (store_clear_slot(w->store, slot, w->pid, &cleared) == STORE_OK && cleared > 0)
+		log_notice("cleared %zu stale route/pair record(s) of a previous worker %d", cleared, slot);
+
+	if ((w->base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	if ((w->resolver = resolver_new(w->base, err, sizeof(err))) == NULL)
+		fatalx("resolver: %s", err);
+	if ((w->tls = tls_contexts_new(conf, err, sizeof(err))) == NULL)
+		fatalx("TLS: %s", err);
+	w->ev_sigterm = add_signal(w, SIGTERM);
+	w->ev_sigint = add_signal(w, SIGINT);
+	w->ev_sighup = add_signal(w, SIGHUP);
+	w->ev_sigusr1 = add_signal(w, SIGUSR1);
+	if ((w->ev_accept_resume = evtimer_new(w->base, accept_resume_cb, w)) == NULL)
+		fatalx("out of memory");
+	if ((tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w)) == NULL ||
+	    event_add(tick, &one) == -1)
+		fatalx("cannot start the housekeeping timer");
+	w->ev_tick = tick;
+
+	for (i = 0; i < n_listeners; i++) {
+		if (listeners[i].component)
+			continue;	/* XEP-0114 listeners come with components (issue 4) */
+		listeners[i].lev = evconnlistener_new(w->base, accept_cb, w,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, listeners[i].fd);
+		if (listeners[i].lev == NULL)
+			fatalx("cannot listen on an inherited socket");
+		evconnlistener_set_error_cb(listeners[i].lev, accept_error_cb);
+	}
+	log_info("worker %d ready (pid %ld)", slot, (long)w->pid);
+	if (ready_fd != -1) {
+		unsigned char b = (unsigned char)slot;
+		if (write(ready_fd, &b, 1) != 1)
+			log_warn("cannot tell the master we are ready: %s", strerror(errno));
+		close(ready_fd);
+	}
+
+	event_base_dispatch(w->base);
+
+	log_notice("exiting");
+	s2s_out_shutdown(w);
+	while (!TAILQ_EMPTY(&w->conns))
+		conn_abort(TAILQ_FIRST(&w->conns), "exit");
+	resolver_free(w->resolver);
+	tls_contexts_free(w->tls);
+	event_free(w->ev_sigterm);
+	event_free(w->ev_sigint);
+	event_free(w->ev_sighup);
+	event_free(w->ev_sigusr1);
+	event_free(w->ev_accept_resume);
+	event_free(w->ev_tick);
+	if (w->ev_stop_check != NULL)
+		event_free(w->ev_stop_check);
+	event_base_free(w->base);
+	store_close(w->store);
+	exit(0);
+}

@@ -1,0 +1,60 @@
+/* worker.h - one worker process: its event loop, its connections, and the
+ * shared objects every connection of the worker uses. */
+#ifndef DIALBACKD_WORKER_H
+#define DIALBACKD_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "dialback.h"
+
+struct conn;
+struct store;
+struct resolver;
+struct tls_contexts;
+
+/* A listening socket handed down by the master. */
+struct worker_listener {
+	int fd;
+	bool component;			/* XEP-0114 listener, else s2s */
+	struct evconnlistener *lev;
+};
+
+struct worker {
+	int slot;			/* 0..workers-1 */
+	pid_t pid;
+	const struct conf *conf;
+	char secret_digest[DIALBACK_SECRET_HEX + 1];
+	struct event_base *base;
+	struct store *store;
+	struct resolver *resolver;
+	struct tls_contexts *tls;
+	struct worker_listener *listeners;
+	size_t n_listeners;
+	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1;
+	struct event *ev_tick;		/* 1 s housekeeping timer */
+	struct event *ev_accept_resume;	/* re-enable accepting after EMFILE */
+	struct event *ev_stop_check;	/* while stopping: exit when no streams are left */
+	TAILQ_HEAD(, conn) conns;	/* every live connection */
+	size_t n_conns;
+	uint64_t next_conn_id;
+	bool stopping;
+};
+
+/* Runs a worker until it is told to stop; never returns. It writes one
+ * byte to ready_fd once it accepts connections (then closes it). */
+void worker_main(int slot, const struct conf *conf, const char *secret_digest,
+    struct worker_listener *listeners, size_t n_listeners, int ready_fd)
+    __attribute__((noreturn));
+
+/* Looks a live connection up by id (ids are never reused in a worker). */
+struct conn *worker_conn_find(struct worker *w, uint64_t id);
+/* Hosted domain? */
+bool worker_hosts(const struct worker *w, const char *domain);
+
+#endif

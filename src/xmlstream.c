@@ -1,0 +1,841 @@
+/* xmlstream.c - an XMPP stream on expat: a bounded push parser that
+ * reports the stream header, whole depth-1 elements and the stream end.
+ *
+ * Positions are byte offsets from the start of the current document (they
+ * restart at 0 after xml_stream_reset), the same unit as expat's
+ * XML_GetCurrentByteIndex. The stanza and header limits are enforced twice:
+ * in the handlers, and in xml_stream_feed, which never hands expat more
+ * bytes than the open stanza (or the pending header) may still grow by.
+ * The second check matters because expat reports a start tag only once
+ * the whole tag has arrived. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <expat.h>
+
+#include "util.h"
+#include "xmlstream.h"
+
+/* Separates URI, local name and prefix in expat's expanded names. The byte
+ * 0xFF never occurs in UTF-8, so no URI or name can contain it. */
+#define NS_SEP		'\xff'
+
+/* A text buffer grown past this by one big stanza is released afterwards
+ * rather than kept for the life of the connection. */
+#define TEXT_KEEP	8192
+
+enum xs_state {
+	XS_PROLOG,		/* before the header tag */
+	XS_OPEN,		/* inside <stream:stream> */
+	XS_ENDED,		/* after </stream:stream> */
+};
+
+struct xml_stream {
+	XML_Parser		 p;
+	struct xml_stream_limits lim;
+	struct xml_stream_callbacks cb;
+	void			*ctx;
+
+	enum xs_state		 state;
+	unsigned		 depth;		/* open elements, header included */
+	uint64_t		 fed;		/* bytes handed to expat */
+	uint64_t		 header_base;	/* where the header may start */
+	uint64_t		 mark;		/* end of the last stream-level event */
+	uint64_t		 stanza_start;	/* offset of the open stanza's '<' */
+	uint64_t		 stop_off;	/* end of the element that stopped us */
+
+	struct xml_node		*stanza;	/* open depth-1 element */
+	struct xml_node		*cur;		/* innermost open element in it */
+	unsigned		*nchild;	/* children so far, per open level */
+	size_t			 nchild_cap;
+	struct strbuf		 text;		/* character data not yet in cur */
+	struct xml_nsdecl	*pend_ns;	/* declarations for the next element */
+	size_t			 n_pend_ns, pend_ns_cap;
+
+	enum xml_stream_error	 err;
+	char			 detail[160];
+
+	bool			 busy;		/* inside xml_stream_feed */
+	bool			 in_parse;	/* inside an expat call */
+	bool			 stop_req;	/* a callback asked to stop */
+	bool			 suspended;	/* expat holds bytes past stop_off */
+	bool			 dead;		/* an error was reported */
+	bool			 dying;		/* freed from a callback */
+};
+
+static void
+xs_fail(struct xml_stream *xs, enum xml_stream_error err, const char *detail)
+{
+	if (xs->err != XS_ERR_NONE)
+		return;
+	xs->err = err;
+	(void)util_strlcpy(xs->detail, detail, sizeof(xs->detail));
+	/* Fails only when the parser is already stopped, which is fine. */
+	if (xs->in_parse)
+		(void)XML_StopParser(xs->p, XML_FALSE);
+}
+
+/* True when handlers must ignore events (expat may deliver a few more
+ * after XML_StopParser). */
+static bool
+xs_halted(const struct xml_stream *xs)
+{
+	return xs->err != XS_ERR_NONE || xs->dying;
+}
+
+static uint64_t
+ev_start(const struct xml_stream *xs)
+{
+	XML_Index i = XML_GetCurrentByteIndex(xs->p);
+
+	return i < 0 ? 0 : (uint64_t)i;
+}
+
+static uint64_t
+ev_end(const struct xml_stream *xs)
+{
+	int n = XML_GetCurrentByteCount(xs->p);
+
+	return ev_start(xs) + (n > 0 ? (uint64_t)n : 0);
+}
+
+static bool
+is_xml_space(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return false;
+	}
+	return true;
+}
+
+static void
+pend_ns_clear(struct xml_stream *xs)
+{
+	size_t i;
+
+	for (i = 0; i < xs->n_pend_ns; i++) {
+		free(xs->pend_ns[i].prefix);
+		free(xs->pend_ns[i].uri);
+	}
+	xs->n_pend_ns = 0;
+}
+
+/* A copy of an expanded name "uri SEP local [SEP prefix]" or "local",
+ * split in place. */
+struct qname {
+	char		*buf;
+	const char	*ns;		/* NULL when in no namespace */
+	const char	*local;
+	const char	*prefix;	/* NULL when unprefixed */
+};
+
+static int
+qname_split(const XML_Char *s, struct qname *q)
+{
+	char *a, *b;
+
+	q->ns = q->prefix = NULL;
+	if ((q->buf = strdup(s)) == NULL)
+		return -1;
+	q->local = q->buf;
+	if ((a = strchr(q->buf, NS_SEP)) == NULL)
+		return 0;
+	*a++ = '\0';
+	q->ns = q->buf;
+	q->local = a;
+	if ((b = strchr(a, NS_SEP)) != NULL) {
+		*b++ = '\0';
+		q->prefix = b;
+	}
+	return 0;
+}
+
+/* Builds an element from expat's name and attributes, with the pending
+ * namespace declarations, as a child of parent (or a root when NULL).
+ * NULL when out of memory. */
+static struct xml_node *
+make_element(struct xml_stream *xs, struct xml_node *parent,
+    const XML_Char *name, const XML_Char **atts)
+{
+	struct xml_node *n = NULL;
+	struct qname q, aq;
+	size_t i;
+
+	memset(&aq, 0, sizeof(aq));
+	if (qname_split(name, &q) == -1)
+		return NULL;
+	if (parent != NULL)
+		n = xml_node_add_child(parent, q.prefix, q.local, q.ns);
+	else
+		n = xml_node_new(q.prefix, q.local, q.ns);
+	if (n == NULL)
+		goto fail;
+	for (i = 0; atts[i] != NULL; i += 2) {
+		if (qname_split(atts[i], &aq) == -1)
+			goto fail;
+		if (xml_node_set_attr(n, aq.prefix, aq.ns, aq.local,
+		    atts[i + 1]) == -1)
+			goto fail;
+		free(aq.buf);
+		aq.buf = NULL;
+	}
+	for (i = 0; i < xs->n_pend_ns; i++) {
+		if (xml_node_add_nsdecl(n, xs->pend_ns[i].prefix,
+		    xs->pend_ns[i].uri) == -1)
+			goto fail;
+	}
+	pend_ns_clear(xs);
+	free(q.buf);
+	return n;
+fail:
+	free(aq.buf);
+	free(q.buf);
+	xml_node_free(n);	/* unlinks it from parent */
+	return NULL;
+}
+
+/* Moves buffered character data into the open element. */
+static int
+flush_text(struct xml_stream *xs)
+{
+	struct xml_node *last;
+	unsigned *cnt;
+
+	if (xs->text.len == 0)
+		return 0;
+	last = xs->cur->last_child;
+	if (last == NULL || last->type != XML_NODE_TEXT) {
+		cnt = &xs->nchild[xs->depth - 2];
+		if (++*cnt > xs->lim.max_children) {
+			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many child nodes");
+			return -1;
+		}
+	}
+	if (xml_node_add_text(xs->cur, xs->text.data, xs->text.len) == -1) {
+		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return -1;
+	}
+	strbuf_reset(&xs->text);
+	return 0;
+}
+
+/* Called after a user callback for the event that ends at end. */
+static void
+after_callback(struct xml_stream *xs, uint64_t end)
+{
+	if (xs->dying) {
+		(void)XML_StopParser(xs->p, XML_FALSE);
+		return;
+	}
+	if (!xs->stop_req)
+		return;
+	xs->stop_req = false;
+	if (xs->suspended) {
+		/* An event expat delivered after the stop (the end of an
+		 * empty element): it ends where the stop did. */
+		xs->stop_off = end;
+		return;
+	}
+	if (XML_StopParser(xs->p, XML_TRUE) != XML_STATUS_OK) {
+		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "cannot suspend parser");
+		return;
+	}
+	xs->suspended = true;
+	xs->stop_off = end;
+}
+
+static void XMLCALL
+on_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+	struct xml_stream *xs = ud;
+	struct xml_node *n;
+	uint64_t start, end;
+	size_t nattrs;
+	unsigned *arr;
+	size_t cap;
+
+	if (xs_halted(xs))
+		return;
+	start = ev_start(xs);
+	end = ev_end(xs);
+	for (nattrs = 0; atts[2 * nattrs] != NULL; nattrs++)
+		;
+	/* namespace declarations are attributes on the wire */
+	if (nattrs + xs->n_pend_ns > xs->lim.max_attrs) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many attributes");
+		return;
+	}
+
+	if (xs->depth == 0) {
+		if (end - xs->header_base > xs->lim.max_header_bytes) {
+			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stream header too large");
+			return;
+		}
+		if ((n = make_element(xs, NULL, name, atts)) == NULL) {
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+			return;
+		}
+		xs->depth = 1;
+		xs->state = XS_OPEN;
+		xs->mark = end;
+		if (xs->cb.on_stream_start != NULL)
+			xs->cb.on_stream_start(xs->ctx, n);
+		xml_node_free(n);
+		after_callback(xs, end);
+		return;
+	}
+
+	/* The new element's depth inside its stanza is xs->depth. */
+	if (xs->depth > xs->lim.max_depth) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "elements nested too deep");
+		return;
+	}
+	if (xs->depth == 1)
+		xs->stanza_start = start;
+	if (end - xs->stanza_start > xs->lim.max_stanza_bytes) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stanza too large");
+		return;
+	}
+	if (xs->nchild_cap < xs->depth) {
+		cap = xs->nchild_cap == 0 ? 8 : xs->nchild_cap * 2;
+		if (cap < xs->depth)
+			cap = xs->depth;
+		if ((arr = reallocarray(xs->nchild, cap, sizeof(*arr))) == NULL) {
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+			return;
+		}
+		xs->nchild = arr;
+		xs->nchild_cap = cap;
+	}
+	if (xs->depth > 1) {
+		if (flush_text(xs) == -1)
+			return;
+		if (++xs->nchild[xs->depth - 2] > xs->lim.max_children) {
+			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many child nodes");
+			return;
+		}
+	}
+	if ((n = make_element(xs, xs->cur, name, atts)) == NULL) {
+		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
+	if (xs->depth == 1)
+		xs->stanza = n;
+	xs->cur = n;
+	xs->nchild[xs->depth - 1] = 0;
+	xs->depth++;
+}
+
+static void XMLCALL
+on_end(void *ud, const XML_Char *name)
+{
+	struct xml_stream *xs = ud;
+	struct xml_node *n;
+	uint64_t end;
+
+	(void)name;
+	if (xs_halted(xs))
+		return;
+	end = ev_end(xs);
+
+	if (xs->depth == 1) {
+		/* </stream:stream> */
+		xs->depth = 0;
+		xs->state = XS_ENDED;
+		xs->mark = end;
+		if (xs->cb.on_stream_end != NULL)
+			xs->cb.on_stream_end(xs->ctx);
+		after_callback(xs, end);
+		return;
+	}
+	if (end - xs->stanza_start > xs->lim.max_stanza_bytes) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stanza too large");
+		return;
+	}
+	if (flush_text(xs) == -1)
+		return;
+	xs->depth--;
+	if (xs->depth > 1) {
+		xs->cur = xs->cur->parent;
+		return;
+	}
+
+	n = xs->stanza;
+	xs->stanza = xs->cur = NULL;
+	xs->mark = end;
+	if (xs->text.cap > TEXT_KEEP) {
+		strbuf_free(&xs->text);
+		strbuf_init(&xs->text, xs->lim.max_stanza_bytes);
+	}
+	if (xs->cb.on_stanza != NULL)
+		xs->cb.on_stanza(xs->ctx, n);
+	else
+		xml_node_free(n);
+	after_callback(xs, end);
+}
+
+static void XMLCALL
+on_chars(void *ud, const XML_Char *s, int len)
+{
+	struct xml_stream *xs = ud;
+
+	if (xs_halted(xs) || len <= 0)
+		return;
+	if (xs->stanza == NULL) {
+		/* Between stanzas only whitespace (keepalives) may appear.
+		 * Other text is well-formed XML but not a valid stream: the
+		 * stream element has element-only content. */
+		if (!is_xml_space(s, (size_t)len)) {
+			xs_fail(xs, XS_ERR_INVALID_XML, "text at stream level");
+			return;
+		}
+		xs->mark = ev_end(xs);
+		return;
+	}
+	/* expat reports text as it arrives: catch a huge text node early */
+	if (ev_end(xs) - xs->stanza_start > xs->lim.max_stanza_bytes) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stanza too large");
+		return;
+	}
+	if (strbuf_append(&xs->text, s, (size_t)len) == -1)
+		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+}
+
+static void XMLCALL
+on_ns_start(void *ud, const XML_Char *prefix, const XML_Char *uri)
+{
+	struct xml_stream *xs = ud;
+	struct xml_nsdecl *arr, d;
+	size_t cap;
+
+	if (xs_halted(xs))
+		return;
+	if (xs->n_pend_ns + 1 > xs->lim.max_attrs) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many attributes");
+		return;
+	}
+	if (xs->n_pend_ns == xs->pend_ns_cap) {
+		cap = xs->pend_ns_cap == 0 ? 4 : xs->pend_ns_cap * 2;
+		if ((arr = reallocarray(xs->pend_ns, cap, sizeof(*arr))) == NULL)
+			goto oom;
+		xs->pend_ns = arr;
+		xs->pend_ns_cap = cap;
+	}
+	d.prefix = NULL;
+	/* expat passes NULL for xmlns='' (undeclaring the default) */
+	if ((d.uri = strdup(uri != NULL ? uri : "")) == NULL)
+		goto oom;
+	if (prefix != NULL && (d.prefix = strdup(prefix)) == NULL) {
+		free(d.uri);
+		goto oom;
+	}
+	xs->pend_ns[xs->n_pend_ns++] = d;
+	return;
+oom:
+	xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+}
+
+static void XMLCALL
+on_xmldecl(void *ud, const XML_Char *version, const XML_Char *encoding,
+    int standalone)
+{
+	struct xml_stream *xs = ud;
+
+	(void)version;
+	(void)standalone;
+	if (xs_halted(xs))
+		return;
+	/* The parser reads UTF-8 whatever the declaration says, so refuse
+	 * a document that claims another encoding (RFC 6120 §11.6). */
+	if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0) {
+		xs_fail(xs, XS_ERR_UNSUPPORTED_ENCODING, "encoding is not UTF-8");
+		return;
+	}
+	xs->header_base = ev_end(xs);
+}
+
+/* RFC 6120 §11.1: no comments, processing instructions or DTDs. */
+static void XMLCALL
+on_comment(void *ud, const XML_Char *data)
+{
+	(void)data;
+	xs_fail(ud, XS_ERR_RESTRICTED_XML, "comment");
+}
+
+static void XMLCALL
+on_pi(void *ud, const XML_Char *target, const XML_Char *data)
+{
+	(void)target;
+	(void)data;
+	xs_fail(ud, XS_ERR_RESTRICTED_XML, "processing instruction");
+}
+
+static void XMLCALL
+on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+    const XML_Char *pubid, int has_internal_subset)
+{
+	(void)name;
+	(void)sysid;
+	(void)pubid;
+	(void)has_internal_subset;
+	xs_fail(ud, XS_ERR_RESTRICTED_XML, "DTD");
+}
+
+static void XMLCALL
+on_entity(void *ud, const XML_Char *name, int is_pe, const XML_Char *value,
+    int value_len, const XML_Char *base, const XML_Char *sysid,
+    const XML_Char *pubid, const XML_Char *notation)
+{
+	(void)name;
+	(void)is_pe;
+	(void)value;
+	(void)value_len;
+	(void)base;
+	(void)sysid;
+	(void)pubid;
+	(void)notation;
+	xs_fail(ud, XS_ERR_RESTRICTED_XML, "entity declaration");
+}
+
+/* Registers handlers and a fresh salt on a new or reset parser, and
+ * clears the document state. 0 on success. */
+static int
+xs_setup(struct xml_stream *xs)
+{
+	unsigned long salt;
+	int rc = -1;
+
+	xml_node_free(xs->stanza);
+	xs->stanza = xs->cur = NULL;
+	pend_ns_clear(xs);
+	strbuf_reset(&xs->text);
+	xs->state = XS_PROLOG;
+	xs->depth = 0;
+	xs->fed = xs->header_base = xs->mark = 0;
+	xs->stanza_start = xs->stop_off = 0;
+	xs->err = XS_ERR_NONE;
+	xs->detail[0] = '\0';
+	xs->stop_req = xs->suspended = xs->dead = false;
+
+	/* A per-parser secret salt keeps attribute and namespace hash tables
+	 * from being flooded with chosen collisions. */
+	if (util_random_bytes(&salt, sizeof(salt)) == -1)
+		goto out;
+	if (XML_SetHashSalt(xs->p, salt) != 1)
+		goto out;
+	XML_SetUserData(xs->p, xs);
+	XML_SetReturnNSTriplet(xs->p, XML_TRUE);	/* keep "db:" prefixes */
+	XML_SetElementHandler(xs->p, on_start, on_end);
+	XML_SetCharacterDataHandler(xs->p, on_chars);
+	XML_SetNamespaceDeclHandler(xs->p, on_ns_start, NULL);
+	XML_SetXmlDeclHandler(xs->p, on_xmldecl);
+	XML_SetCommentHandler(xs->p, on_comment);
+	XML_SetProcessingInstructionHandler(xs->p, on_pi);
+	XML_SetStartDoctypeDeclHandler(xs->p, on_doctype);
+	XML_SetEntityDeclHandler(xs->p, on_entity);
+	if (XML_SetParamEntityParsing(xs->p, XML_PARAM_ENTITY_PARSING_NEVER) != 1)
+		goto out;
+#ifdef HAVE_XML_SETREPARSEDEFERRALENABLED
+	/* Deferral would hold back callbacks on small feeds; the stanza byte
+	 * cap bounds the reparsing it protects against. */
+	if (XML_SetReparseDeferralEnabled(xs->p, XML_FALSE) != XML_TRUE)
+		goto out;
+#endif
+	rc = 0;
+out:
+	util_wipe(&salt, sizeof(salt));
+	if (rc == -1)
+		xs->dead = true;
+	return rc;
+}
+
+static bool
+limits_valid(const struct xml_stream_limits *l)
+{
+	return l->max_stanza_bytes > 0 && l->max_depth > 0 &&
+	    l->max_attrs > 0 && l->max_children > 0 && l->max_header_bytes > 0;
+}
+
+struct xml_stream *
+xml_stream_new(const struct xml_stream_limits *limits,
+    const struct xml_stream_callbacks *cb, void *ctx)
+{
+	struct xml_stream *xs;
+
+	if (limits == NULL || cb == NULL || !limits_valid(limits)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((xs = calloc(1, sizeof(*xs))) == NULL)
+		return NULL;
+	xs->lim = *limits;
+	xs->cb = *cb;
+	xs->ctx = ctx;
+	/* Text never outgrows its stanza (entities only shrink). */
+	strbuf_init(&xs->text, limits->max_stanza_bytes);
+	/* Forcing UTF-8 makes expat ignore the declared encoding, which
+	 * on_xmldecl checks instead. */
+	if ((xs->p = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL)
+		goto fail;
+	if (xs_setup(xs) == -1)
+		goto fail;
+	return xs;
+fail:
+	if (xs->p != NULL)
+		XML_ParserFree(xs->p);
+	strbuf_free(&xs->text);
+	free(xs);
+	return NULL;
+}
+
+static void
+xs_destroy(struct xml_stream *xs)
+{
+	xml_node_free(xs->stanza);
+	pend_ns_clear(xs);
+	free(xs->pend_ns);
+	free(xs->nchild);
+	strbuf_free(&xs->text);
+	XML_ParserFree(xs->p);
+	free(xs);
+}
+
+void
+xml_stream_free(struct xml_stream *xs)
+{
+	if (xs == NULL)
+		return;
+	if (xs->busy) {
+		/* Called from a callback: xml_stream_feed frees it on return. */
+		xs->dying = true;
+		if (xs->in_parse)
+			(void)XML_StopParser(xs->p, XML_FALSE);
+		return;
+	}
+	xs_destroy(xs);
+}
+
+void
+xml_stream_stop(struct xml_stream *xs)
+{
+	/* Outside a callback there is no current element to stop after. */
+	if (xs != NULL && xs->busy)
+		xs->stop_req = true;
+}
+
+int
+xml_stream_reset(struct xml_stream *xs)
+{
+	if (xs == NULL || xs->busy)
+		return -1;
+	if (XML_ParserReset(xs->p, "UTF-8") != XML_TRUE) {
+		xs->dead = true;
+		return -1;
+	}
+	return xs_setup(xs);
+}
+
+/* How many more bytes expat may get before the pending header or stanza
+ * is certainly over its limit. */
+static size_t
+xs_room(const struct xml_stream *xs)
+{
+	uint64_t base, lim, used;
+
+	if (xs->state == XS_PROLOG) {
+		base = xs->header_base;
+		lim = xs->lim.max_header_bytes;
+	} else {
+		/* Between stanzas, unparsed bytes after the last event are
+		 * the start of the next stanza. */
+		base = xs->stanza != NULL ? xs->stanza_start : xs->mark;
+		lim = xs->lim.max_stanza_bytes;
+	}
+	used = xs->fed - base;
+	if (used >= lim)
+		return 0;
+	return lim - used > SIZE_MAX ? SIZE_MAX : (size_t)(lim - used);
+}
+
+/* UTF-16 and UTF-32 show in the first two bytes (a BOM, or a NUL next to
+ * '<'). expat would honour a BOM even when told UTF-8, so look first. */
+static void
+check_encoding(struct xml_stream *xs, const char *data, size_t len)
+{
+	uint64_t pos;
+	size_t i;
+	unsigned char c;
+
+	for (i = 0; i < len && (pos = xs->fed + i) < 2; i++) {
+		c = (unsigned char)data[i];
+		if ((pos == 0 && (c == 0x00 || c == 0xfe || c == 0xff)) ||
+		    (pos == 1 && c == 0x00)) {
+			xs_fail(xs, XS_ERR_UNSUPPORTED_ENCODING,
+			    "stream is not UTF-8");
+			return;
+		}
+	}
+}
+
+static enum xml_stream_error
+map_expat_error(enum XML_Error e)
+{
+	switch (e) {
+	case XML_ERROR_NO_MEMORY:
+		return XS_ERR_RESOURCE_CONSTRAINT;
+	case XML_ERROR_UNBOUND_PREFIX:
+	case XML_ERROR_UNDECLARING_PREFIX:
+	case XML_ERROR_RESERVED_PREFIX_XML:
+	case XML_ERROR_RESERVED_PREFIX_XMLNS:
+	case XML_ERROR_RESERVED_NAMESPACE_URI:
+		return XS_ERR_BAD_NAMESPACE_PREFIX;
+	case XML_ERROR_UNKNOWN_ENCODING:
+	case XML_ERROR_INCORRECT_ENCODING:
+		return XS_ERR_UNSUPPORTED_ENCODING;
+	default:
+		return XS_ERR_NOT_WELL_FORMED;
+	}
+}
+
+/* Interprets the status of XML_Parse/XML_ResumeParser. */
+static enum xml_feed_result
+parse_result(struct xml_stream *xs, enum XML_Status st)
+{
+	enum XML_Error e;
+	char buf[sizeof(xs->detail)];
+
+	if (xs->dying || xs->err != XS_ERR_NONE)
+		return XS_FEED_ERROR;
+	if (st == XML_STATUS_SUSPENDED && xs->suspended)
+		return XS_FEED_STOPPED;
+	if (st == XML_STATUS_OK)
+		return XS_FEED_OK;
+	e = XML_GetErrorCode(xs->p);
+	/* a truncated diagnostic is fine */
+	(void)snprintf(buf, sizeof(buf), "line %lu column %lu: %s",
+	    (unsigned long)XML_GetCurrentLineNumber(xs->p),
+	    (unsigned long)XML_GetCurrentColumnNumber(xs->p),
+	    XML_ErrorString(e) != NULL ? XML_ErrorString(e) : "parse error");
+	xs_fail(xs, map_expat_error(e), buf);
+	return XS_FEED_ERROR;
+}
+
+enum xml_feed_result
+xml_stream_feed(struct xml_stream *xs, const char *data, size_t len,
+    size_t *consumed)
+{
+	enum xml_feed_result res = XS_FEED_OK;
+	enum XML_Status st;
+	uint64_t base;		/* document offset of data[0] */
+	size_t off = 0, n, room, held;
+
+	if (consumed != NULL)
+		*consumed = 0;
+	if (xs == NULL || xs->dead || xs->busy)
+		return XS_FEED_ERROR;
+	xs->busy = true;
+
+	if (xs->suspended) {
+		/* The caller feeds again from the first unconsumed byte;
+		 * expat still holds the bytes up to xs->fed. */
+		base = xs->stop_off;
+		held = (size_t)(xs->fed - xs->stop_off);
+		if (len < held) {
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT,
+			    "internal: resumed with fewer bytes than held");
+			res = XS_FEED_ERROR;
+			goto out;
+		}
+		xs->suspended = false;
+		xs->in_parse = true;
+		st = XML_ResumeParser(xs->p);
+		xs->in_parse = false;
+		off = held;
+		if ((res = parse_result(xs, st)) != XS_FEED_OK)
+			goto out;
+	} else {
+		base = xs->fed;
+	}
+
+	if (xs->fed < 2)
+		check_encoding(xs, data + off, len - off);
+	while (off < len && xs->err == XS_ERR_NONE) {
+		if ((room = xs_room(xs)) == 0) {
+			xs_fail(xs, XS_ERR_POLICY_VIOLATION,
+			    xs->state == XS_PROLOG ? "stream header too large" :
+			    "stanza too large");
+			break;
+		}
+		n = len - off;
+		if (n > room)
+			n = room;
+		if (n > INT_MAX)
+			n = INT_MAX;
+		xs->in_parse = true;
+		st = XML_Parse(xs->p, data + off, (int)n, XML_FALSE);
+		xs->in_parse = false;
+		xs->fed += n;
+		off += n;
+		if ((res = parse_result(xs, st)) != XS_FEED_OK)
+			goto out;
+	}
+	if (xs->err != XS_ERR_NONE || xs->dying)
+		res = XS_FEED_ERROR;
+out:
+	if (consumed != NULL) {
+		if (res == XS_FEED_STOPPED)
+			*consumed = (size_t)(xs->stop_off - base);
+		else if (res == XS_FEED_OK)
+			*consumed = len;
+		else
+			*consumed = off;
+	}
+	if (res == XS_FEED_ERROR && !xs->dying && !xs->dead) {
+		xs->dead = true;
+		if (xs->err == XS_ERR_NONE)
+			xs->err = XS_ERR_RESOURCE_CONSTRAINT;
+		if (xs->cb.on_error != NULL)
+			xs->cb.on_error(xs->ctx, xs->err, xs->detail);
+	}
+	xs->busy = false;
+	if (xs->dying) {
+		xs_destroy(xs);
+		return XS_FEED_ERROR;
+	}
+	return res;
+}
+
+const char *
+xml_stream_error_condition(enum xml_stream_error err)
+{
+	switch (err) {
+	case XS_ERR_NOT_WELL_FORMED:
+		return "not-well-formed";
+	case XS_ERR_RESTRICTED_XML:
+		return "restricted-xml";
+	case XS_ERR_POLICY_VIOLATION:
+		return "policy-violation";
+	case XS_ERR_BAD_NAMESPACE_PREFIX:
+		return "bad-namespace-prefix";
+	case XS_ERR_UNSUPPORTED_ENCODING:
+		return "unsupported-encoding";
+	case XS_ERR_INVALID_XML:
+		return "invalid-xml";
+	case XS_ERR_RESOURCE_CONSTRAINT:
+		return "resource-constraint";
+	case XS_ERR_NONE:
+		break;
+	}
+	return "undefined-condition";
+}

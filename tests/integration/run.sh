@@ -1,0 +1,342 @@
+#!/bin/bash
+# run.sh - dialbackd integration tests: real dialbackd and Prosody processes
+# federating inside a private network namespace with its own DNS server.
+# Needs root (network namespaces); otherwise reports itself skipped (exit 77).
+# Ends with "N passed, N failed".
+set -u
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/lib.sh"
+
+ONLY="${1:-}"
+
+skip_all() {
+	echo "SKIP integration tests: $1"
+	echo "0 passed, 0 failed, 1 skipped"
+	exit 77
+}
+
+[ "$(id -u)" = 0 ] || skip_all "they need root for network namespaces (run as root)"
+command -v ip >/dev/null || skip_all "iproute2 (ip) is not installed"
+command -v dnsmasq >/dev/null || skip_all "dnsmasq is not installed (apt-get install dnsmasq-base)"
+command -v prosody >/dev/null || skip_all "prosody is not installed (apt-get install prosody lua-unbound)"
+[ -x "$DIALBACKD" ] || skip_all "$DIALBACKD is not built"
+
+# Address plan (all loopback, inside the namespace only).
+RECORDS="d1.test 127.0.0.10 5269
+d2.test 127.0.0.11 5269
+p1.test 127.0.0.20 5269
+dead.test 127.0.0.30 5269
+silent.test 127.0.0.31 5269
+fake.test 127.0.0.32 5269
+nosrv.test 127.0.0.33 -
+nosrv-dot.test 127.0.0.33 .
+fake1.test 127.0.0.32 5269
+fake2.test 127.0.0.32 5269
+fake3.test 127.0.0.32 5269
+fake4.test 127.0.0.32 5269
+fake5.test 127.0.0.32 5269
+fake6.test 127.0.0.32 5269
+fake7.test 127.0.0.32 5269
+fake8.test 127.0.0.32 5269"
+
+trap 'ns_down' EXIT
+ns_up "$RECORDS" || skip_all "cannot create a network namespace here"
+
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+
+# ---- cases ----------------------------------------------------------------
+
+# A Prosody user pings d1.test and asks disco#info: Prosody verifies d1
+# (authoritative role), d1 verifies Prosody (receiving) and originates the
+# reply stream.
+case_prosody_ping() { # NAME DBD_TLS PROSODY_REQUIRE PROSODY_ALLOW
+	local name="$1" out
+	dbd_start d1 d1.test 127.0.0.10 "$2" 1 || { fail "$name" "dialbackd did not start"; return; }
+	prosody_start p1 p1.test 127.0.0.20 "$3" "$4" || { fail "$name" "prosody did not start"; stop_pid "$DBD_PID_d1"; return; }
+	out="$(in_ns $XMPP c2s-ping --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw --to d1.test --timeout 20 2>&1)"
+	if grep -q "^RESULT from=d1.test" <<<"$out"; then
+		out="$(in_ns $XMPP c2s-ping --disco --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw --to d1.test --timeout 20 2>&1)"
+		if grep -q "^RESULT from=d1.test .*urn:xmpp:ping" <<<"$out"; then
+			pass "$name"
+		else
+			fail "$name" "disco#info: $out"
+		fi
+	else
+		fail "$name" "ping: $out"
+		tail -30 "$WORK/d1/log"
+	fi
+	stop_pid "$PROSODY_PID_p1"
+	stop_pid "$DBD_PID_d1"
+}
+
+want prosody_ping_optional && case_prosody_ping prosody_ping_optional optional false true
+want prosody_ping_required && case_prosody_ping prosody_ping_required required true true
+want prosody_ping_off && case_prosody_ping prosody_ping_off off false false
+
+# Raw peers against one dialbackd (d1) with Prosody (p1) as a real
+# authoritative server for p1.test.
+raw_script() { # NAME then script on stdin -> runs it against d1
+	cat >"$WORK/$1.script"
+	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/$1.script" --timeout 15 2>&1
+}
+
+if want raw; then
+	dbd_start d1 d1.test 127.0.0.10 optional 2 || fail raw_setup "dialbackd did not start"
+	prosody_start p1 p1.test 127.0.0.20 false true || fail raw_setup "prosody did not start"
+
+	out="$(raw_script unhosted <<'S'
+header p1.test nothere.test
+expect host-unknown
+expect CLOSED
+S
+)" && pass raw_unhosted_domain_host_unknown || fail raw_unhosted_domain_host_unknown "$out"
+
+	out="$(raw_script wrongkey <<'S'
+header p1.test d1.test
+expect HEADER
+expect features
+send <db:result from='p1.test' to='d1.test'>0000000000000000000000000000000000000000000000000000000000000000</db:result>
+expect type="invalid"
+expect CLOSED
+S
+)" && pass raw_wrong_key_invalid || fail raw_wrong_key_invalid "$out"
+
+	out="$(raw_script before <<'S'
+header p1.test d1.test
+expect features
+send <message from='alice@p1.test' to='d1.test'><body>hi</body></message>
+expect not-authorized
+expect CLOSED
+S
+)" && pass raw_stanza_before_validation_not_authorized || fail raw_stanza_before_validation_not_authorized "$out"
+
+	out="$(raw_script verifyunknown <<'S'
+header p1.test d1.test
+expect features
+send <db:verify from='p1.test' to='d1.test' id='nosuchstream'>abcdef</db:verify>
+expect type="invalid"
+S
+)" && grep -q 'id="nosuchstream"' <<<"$out" && pass raw_verify_unknown_id_invalid || fail raw_verify_unknown_id_invalid "$out"
+
+	out="$(raw_script unreachable <<'S'
+header dead.test d1.test
+expect features
+send <db:result from='dead.test' to='d1.test'>1234</db:result>
+expect type="error".*remote-server-(not-found|timeout)
+S
+)" && pass raw_unreachable_authority_dialback_error || fail raw_unreachable_authority_dialback_error "$out"
+
+	# An authority that accepts TCP and never answers.
+	ip netns exec "$NS" /usr/bin/python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.31", 5269)); s.listen(8)
+conns = []
+t = time.time()
+while time.time() - t < 60:
+    s.settimeout(1)
+    try: conns.append(s.accept()[0])
+    except socket.timeout: pass
+' &
+	SILENT_PID=$!
+	PIDS+=("$SILENT_PID")
+	sleep 0.3
+	start=$(date +%s)
+	out="$(raw_script silent <<'S'
+header silent.test d1.test
+expect features
+send <db:result from='silent.test' to='d1.test'>1234</db:result>
+expect type="error".*remote-server-timeout
+S
+)"
+	rc=$?
+	took=$(( $(date +%s) - start ))
+	# dialback_timeout is 4 s in these configs
+	if [ "$rc" = 0 ] && [ "$took" -ge 3 ]; then
+		pass raw_silent_authority_timeout
+	else
+		fail raw_silent_authority_timeout "after ${took}s: $out"
+	fi
+
+	# fake.test's authority is a test server that vouches for every key,
+	# so a raw peer can validate fake.test and then misbehave.
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 \
+	    >"$WORK/authority.log" 2>&1 &
+	AUTH_PID=$!
+	PIDS+=("$AUTH_PID")
+	sleep 0.5
+	out="$(raw_script validated <<'S'
+header fake.test d1.test
+expect features
+send <db:result from='fake.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+send <iq type='get' id='ping1' from='u@fake.test/r' to='d1.test'><ping xmlns='urn:xmpp:ping'/></iq>
+sleep 1
+send <message from='u@other.test' to='d1.test'><body>spoofed</body></message>
+expect invalid-from
+expect CLOSED
+S
+)"
+	if [ $? = 0 ] && grep -q "id=\"ping1\".*type=\"result\"\|type=\"result\".*id=\"ping1\"" "$WORK/authority.log"; then
+		pass raw_validated_ping_answered_then_spoofed_from_invalid_from
+	else
+		fail raw_validated_ping_answered_then_spoofed_from_invalid_from "$out $(cat "$WORK/authority.log")"
+	fi
+
+	# No SRV record: fall back to the domain's A record on port 5269.
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.33 --port 5269 --timeout 30 >"$WORK/nosrv.log" 2>&1 &
+	NOSRV_PID=$!
+	PIDS+=("$NOSRV_PID")
+	sleep 0.5
+	out="$(raw_script nosrv <<'S'
+header nosrv.test d1.test
+expect features
+send <db:result from='nosrv.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+S
+)" && pass raw_no_srv_falls_back_to_a_record || fail raw_no_srv_falls_back_to_a_record "$out"
+
+	# SRV target "." means the domain has no XMPP service: no fallback.
+	out="$(raw_script dotsrv <<'S'
+header nosrv-dot.test d1.test
+expect features
+send <db:result from='nosrv-dot.test' to='d1.test'>abcd</db:result>
+expect type="error"
+S
+)" && grep -q "nosrv-dot.test: SRV target '.'" "$WORK/d1/log" && pass raw_srv_dot_target_no_service \
+	    || fail raw_srv_dot_target_no_service "$out"
+
+	out="$(raw_script unhostedto <<'S'
+header fake.test d1.test
+expect features
+send <db:result from='fake.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+send <message from='u@fake.test' to='x@elsewhere.test'><body>relay?</body></message>
+expect host-unknown
+S
+)" && pass raw_stanza_to_unhosted_host_unknown || fail raw_stanza_to_unhosted_host_unknown "$out"
+
+	# jabberd 1.x style: no version, no to/from on the header, xmlns:db
+	# declared on each element; dialback starts at once, no features.
+	out="$(raw_script legacy <<'S'
+send <?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'>
+expect HEADER
+send <db:result xmlns:db='jabber:server:dialback' from='fake.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+S
+)" && ! grep -q "version=" <<<"$out" && ! grep -q features <<<"$out" && pass raw_legacy_stream_dialback \
+	    || fail raw_legacy_stream_dialback "$out"
+
+	out="$(raw_script plaintextafterstarttls <<'S'
+header fake.test d1.test
+expect features
+send <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><message>not tls</message>
+expect CLOSED
+S
+)" && pass raw_plaintext_after_starttls_closed || fail raw_plaintext_after_starttls_closed "$out"
+
+	stop_pid "$AUTH_PID"
+	stop_pid "$NOSRV_PID"
+	stop_pid "$SILENT_PID"
+	stop_pid "$PROSODY_PID_p1"
+	stop_pid "$DBD_PID_d1"
+fi
+
+# Four workers, many concurrent attempts: eight peers (fake1..8.test) each
+# validate themselves and ping d1; each reply makes d1 originate a stream
+# with a key stored by the worker that issued it, and the test server
+# verifies that key on a NEW connection, which the kernel may hand to any
+# of d1's workers. Every attempt must succeed, and some verifications must
+# be answered by a worker other than the issuer (shared LMDB store).
+if want workers; then
+	dbd_start d1 d1.test 127.0.0.10 off 4 || fail workers_setup "dialbackd did not start"
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --verify-host 127.0.0.10 --timeout 90 \
+	    >"$WORK/authority.log" 2>&1 &
+	AUTH_PID=$!
+	PIDS+=("$AUTH_PID")
+	sleep 0.5
+	for i in $(seq 1 8); do
+		cat >"$WORK/w$i.script" <<S
+header fake$i.test d1.test
+expect features
+send <db:result from='fake$i.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+send <iq type='get' id='ping$i' from='u@fake$i.test/r' to='d1.test'><ping xmlns='urn:xmpp:ping'/></iq>
+sleep 3
+S
+		ip netns exec "$NS" $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/w$i.script" --timeout 20 >"$WORK/w$i.out" 2>&1 &
+		pids[$i]=$!
+	done
+	ok=0
+	for i in $(seq 1 8); do wait "${pids[$i]}" && ok=$((ok + 1)); done
+	sleep 1
+	pongs="$(grep -c "RECV <ns0:iq .*type=\"result\"" "$WORK/authority.log")"
+	verified="$(grep -c "VERIFIED d1.test -> fake[0-9].test: valid" "$WORK/authority.log")"
+	# "worker N[pid] info: s2s in conn C: db:verify ... valid (key issued by worker M)"
+	cross="$(grep -h ': valid (key issued by worker' "$WORK/d1/log" |
+	    sed -n 's/.* worker \([0-9]*\)\[.*key issued by worker \([0-9]*\)).*/\1 \2/p' |
+	    awk '$1 != $2 { n++ } END { print n + 0 }')"
+	if [ "$ok" = 8 ] && [ "$pongs" = 8 ] && [ "$verified" = 8 ]; then
+		pass workers_concurrent_dialback_all_succeed
+	else
+		fail workers_concurrent_dialback_all_succeed "peers ok $ok/8, pongs $pongs/8, keys verified $verified/8"
+	fi
+	if [ "$cross" -ge 1 ]; then
+		pass workers_verify_answered_by_other_worker
+		log "$cross of $verified verifications were answered by a worker other than the issuer"
+	else
+		fail workers_verify_answered_by_other_worker "no cross-worker verification seen"
+	fi
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
+# Process control: kill -9 of a worker, SIGHUP with a broken config,
+# SIGTERM closing streams.
+if want signals; then
+	dbd_start d1 d1.test 127.0.0.10 optional 2 || fail signals_setup "dialbackd did not start"
+	prosody_start p1 p1.test 127.0.0.20 false true || fail signals_setup "prosody did not start"
+	in_ns $XMPP c2s-ping --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw --to d1.test --timeout 20 >/dev/null 2>&1
+	victim="$(worker_pids "$DBD_PID_d1" | head -1)"
+	kill -9 "$victim"
+	for _ in $(seq 1 40); do
+		n="$(worker_pids "$DBD_PID_d1" | grep -vc "^$victim\$")"
+		[ "$n" -ge 2 ] && break
+		sleep 0.1
+	done
+	if [ "$n" -ge 2 ] && grep -q "killed by signal 9" "$WORK/d1/log"; then
+		pass worker_kill9_respawned
+	else
+		fail worker_kill9_respawned "workers now: $(worker_pids "$DBD_PID_d1" | tr '\n' ' ')"
+	fi
+	stale="$("$DBTOOL" -s "$WORK/d1/store" --json pairs 2>/dev/null | grep -c "\"pid\": $victim\b" || true)"
+	out="$(in_ns $XMPP c2s-ping --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw --to d1.test --timeout 20 2>&1)"
+	if grep -q "^RESULT" <<<"$out" && [ "$stale" = 0 ]; then
+		pass worker_kill9_federation_continues
+	else
+		fail worker_kill9_federation_continues "stale=$stale $out"
+	fi
+
+	cp "$WORK/d1/dialbackd.conf" "$WORK/d1/good.conf"
+	echo "[bogus section" >>"$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	sleep 1
+	if kill -0 "$DBD_PID_d1" && grep -q "reload failed" "$WORK/d1/log" && listening 127.0.0.10 5269; then
+		pass sighup_broken_config_keeps_running
+	else
+		fail sighup_broken_config_keeps_running
+	fi
+	cp "$WORK/d1/good.conf" "$WORK/d1/dialbackd.conf"
+
+	kill -TERM "$DBD_PID_d1"
+	for _ in $(seq 1 100); do kill -0 "$DBD_PID_d1" 2>/dev/null || break; sleep 0.1; done
+	if ! kill -0 "$DBD_PID_d1" 2>/dev/null && grep -q "system-shutdown\|stopped" "$WORK/d1/log"; then
+		pass sigterm_stops_cleanly
+	else
+		fail sigterm_stops_cleanly
+	fi
+	stop_pid "$PROSODY_PID_p1"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
