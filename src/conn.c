@@ -491,8 +491,19 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->closing && !c->dead && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (c->dead || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->closing) {
 		conn_abort(c, c->close_reason);
+		return;
+	}
+	if (c->ops->on_drained != NULL) {
+		c->busy++;
+		c->ops->on_drained(c);
+		c->busy--;
+		if (c->dead && c->busy == 0)
+			conn_free(c);
+	}
 }
 
 static void

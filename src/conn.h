@@ -28,6 +28,7 @@ struct conn_ops {
 	void (*on_tls_ready)(struct conn *c);		/* handshake done, parser reset */
 	void (*on_timeout)(struct conn *c);		/* conn_set_timeout expired */
 	void (*on_free)(struct conn *c, const char *reason);	/* release role state */
+	void (*on_drained)(struct conn *c);		/* output flushed (may be NULL) */
 };
 
 struct conn {

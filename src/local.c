@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "router.h"
 #include "s2s.h"
 #include "util.h"
 #include "xmlnode.h"
@@ -16,8 +17,8 @@
 static void
 send_reply(struct worker *w, const char *local, const char *remote, struct strbuf *sb)
 {
-	if (s2s_out_send(w, local, remote, sb->data, sb->len) == -1)
-		log_warn("local %s: reply to %s could not be queued", local, remote);
+	if (router_send(w, local, remote, sb->data, sb->len) == -1)
+		log_warn("local %s: reply to %s could not be delivered", local, remote);
 }
 
 /* Opening tag of a reply: from/to swapped, id mirrored. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ipc.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -50,6 +51,8 @@ static struct worker_slot slots[MAX_WORKERS];
 static unsigned n_slots;
 static char secret_digest[DIALBACK_SECRET_HEX + 1];
 static int ready_pipe[2] = { -1, -1 };
+static struct ipc_channel ipc[MAX_WORKERS];
+static unsigned n_ipc;
 
 static void
 master_signal(int sig)
@@ -239,7 +242,13 @@ spawn(unsigned slot)
 		for (i = 0; i < n_slots; i++)
 			if (i != slot)
 				unbind_slot(&slots[i]);
-		worker_main((int)slot, conf, secret_digest, ws->listeners, ws->n_listeners, ready_pipe[1]);
+		for (i = 0; i < n_ipc; i++)
+			if (i != slot) {
+				close(ipc[i].recv_fd);
+				ipc[i].recv_fd = -1;
+			}
+		worker_main((int)slot, conf, secret_digest, ws->listeners, ws->n_listeners, ready_pipe[1],
+		    ipc, n_ipc);
 	}
 	ws->pid = pid;
 	ws->started = time(NULL);
@@ -351,7 +360,9 @@ reload(void)
 	/* Workers are separate processes with their own copy: free the old. */
 	conf_free(conf);
 	conf = next;
-	target = conf->workers > MAX_WORKERS ? MAX_WORKERS : conf->workers;
+	target = conf->workers > n_ipc ? n_ipc : conf->workers;
+	if (target < conf->workers)
+		log_warn("reload: at most %u workers without a restart (twice the count at start)", n_ipc);
 	while (n_slots > target)
 		unbind_slot(&slots[--n_slots]);
 	while (n_slots < target) {
@@ -450,6 +461,17 @@ master_run(struct conf *c, const char *path, bool foreground)
 			goto out;
 		}
 	}
+	/* Channels for every possible slot, so a reload can add workers. */
+	for (i = 0; i < MAX_WORKERS; i++)
+		ipc[i].send_fd = ipc[i].recv_fd = -1;
+	n_ipc = conf->workers * 2 > 8 ? conf->workers * 2 : 8;
+	if (n_ipc > MAX_WORKERS)
+		n_ipc = MAX_WORKERS;
+	if (ipc_create(ipc, n_ipc, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		n_ipc = 0;
+		goto out;
+	}
 	if (pipe2(ready_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
 		log_err("pipe: %s", strerror(errno));
 		goto out;
@@ -533,6 +555,8 @@ master_run(struct conf *c, const char *path, bool foreground)
 out:
 	for (i = 0; i < n_slots; i++)
 		unbind_slot(&slots[i]);
+	for (i = 0; i < n_ipc; i++)
+		ipc_close(&ipc[i]);
 	if (ready_pipe[0] != -1) {
 		close(ready_pipe[0]);
 		close(ready_pipe[1]);

@@ -44,6 +44,10 @@ int s2s_out_send(struct worker *w, const char *local, const char *remote,
  * s2s_in_verify_result() follows, exactly once. */
 void s2s_out_verify(struct worker *w, const char *local, const char *remote,
     const char *stream_id, const char *key, size_t keylen, uint64_t conn_id);
+/* New entries in the store queue of a pair this worker owns. */
+void s2s_out_kick(struct worker *w, const char *local, const char *remote);
+/* At worker start: take over queues whose owner is gone. */
+void s2s_out_resume_queues(struct worker *w);
 /* Expires db:verify requests past their deadline (called every second). */
 void s2s_out_tick(struct worker *w, time_t now);
 /* Closes every outbound stream (graceful stop). */

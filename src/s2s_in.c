@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "dialback.h"
 #include "log.h"
+#include "router.h"
 #include "s2s.h"
 #include "store.h"
 #include "tls.h"
@@ -467,7 +468,7 @@ in_route_stanza(struct s2s_in *s, struct xml_node *n)
 		xml_node_free(n);
 		return;
 	}
-	local_deliver(s->c->w, n, todom, fromdom);
+	router_route(s->c->w, n, NS_SERVER);
 }
 
 static void

@@ -14,7 +14,9 @@
 #include "conn.h"
 #include "dialback.h"
 #include "log.h"
+#include "ipc.h"
 #include "resolver.h"
+#include "router.h"
 #include "s2s.h"
 #include "store.h"
 #include "tls.h"
@@ -23,7 +25,10 @@
 #include "xmlnode.h"
 
 #define OUT_MAX_VERIFIES	256	/* outstanding db:verify per outbound stream */
-#define OUT_QUEUE_MAX_BYTES	(8u << 20)	/* in-memory queue per pair */
+#define OUT_DRAIN_BATCH		64	/* queued stanzas written per flush */
+#define BACKOFF_SLOTS		256	/* remote domains whose failures we remember */
+#define BACKOFF_MIN		2	/* seconds after the first failure */
+#define BACKOFF_MAX		300
 
 enum out_state {
 	OUT_RESOLVING,		/* waiting for DNS */
@@ -50,13 +55,6 @@ struct out_verify {
 	TAILQ_ENTRY(out_verify) entry;
 };
 
-struct out_stanza {
-	char *data;
-	size_t len;
-	time_t queued;
-	TAILQ_ENTRY(out_stanza) entry;
-};
-
 struct s2s_out {
 	struct worker *w;
 	char local[DOMAIN_MAX + 1], remote[DOMAIN_MAX + 1];
@@ -73,8 +71,10 @@ struct s2s_out {
 	char last_error[160];
 	TAILQ_HEAD(, out_verify) verifies;
 	size_t n_verifies;
-	TAILQ_HEAD(, out_stanza) queue;
-	size_t queue_bytes, queue_len;
+	bool route_held;		/* we hold the outbound route in the store */
+	bool draining;			/* store queue being written out */
+	uint64_t inflight[OUT_DRAIN_BATCH];	/* seqs written, removed once flushed */
+	size_t n_inflight;
 	TAILQ_ENTRY(s2s_out) entry;
 };
 
@@ -150,7 +150,6 @@ out_new(struct worker *w, const char *local, const char *remote)
 	util_strlcpy(o->local, local, sizeof(o->local));
 	util_strlcpy(o->remote, remote, sizeof(o->remote));
 	TAILQ_INIT(&o->verifies);
-	TAILQ_INIT(&o->queue);
 	TAILQ_INSERT_TAIL(&outs, o, entry);
 	n_outs++;
 	o->state = OUT_RESOLVING;
@@ -166,12 +165,46 @@ out_new(struct worker *w, const char *local, const char *remote)
 	return o;
 }
 
-/* Answers every verify still waiting with an error, empties the queue. */
+struct bounce_ctx {
+	struct worker *w;
+	const char *condition;
+	size_t n;
+};
+
+static int
+bounce_one(const struct store_queued *q, void *arg)
+{
+	struct bounce_ctx *b = arg;
+
+	/* A stanza refused as invalid (XEP-0220 §2.1.1) comes back as
+	 * internal-server-error, anything else as remote-server-timeout. */
+	router_bounce(b->w, q->data, q->len, strcmp(b->condition, "internal-server-error") == 0 ?
+	    "cancel" : "wait", b->condition);
+	b->n++;
+	return 0;
+}
+
+/* Returns every queued stanza of the pair to its sender with condition. */
+static size_t
+out_bounce_queue(struct worker *w, const char *local, const char *remote, const char *condition)
+{
+	struct bounce_ctx b = { w, condition, 0 };
+	size_t dropped = 0;
+
+	/* Bounce first (may route locally), then drop what was bounced. */
+	if (store_queue_foreach_pair(w->store, local, remote, 0, bounce_one, &b) != STORE_OK)
+		log_warn("s2s out %s -> %s: cannot read the queue to bounce it", local, remote);
+	if (store_queue_drop(w->store, local, remote, &dropped) != STORE_OK)
+		log_warn("s2s out %s -> %s: cannot clear the queue", local, remote);
+	return b.n;
+}
+
+/* Answers every verify still waiting with an error, bounces the queue. */
 static void
 out_fail_all(struct s2s_out *o, const char *condition)
 {
 	struct out_verify *v;
-	struct out_stanza *s;
+	size_t n;
 
 	while ((v = TAILQ_FIRST(&o->verifies)) != NULL) {
 		TAILQ_REMOVE(&o->verifies, v, entry);
@@ -182,17 +215,75 @@ out_fail_all(struct s2s_out *o, const char *condition)
 		free(v->key);
 		free(v);
 	}
-	if (o->queue_len > 0)
-		log_warn("s2s out %s -> %s: %zu queued stanza(s) not delivered: %s",
-		    o->local, o->remote, o->queue_len, condition);
-	/* TODO(issue 4): bounce to the local sender (component) with the
-	 * condition instead of dropping. */
-	while ((s = TAILQ_FIRST(&o->queue)) != NULL) {
-		TAILQ_REMOVE(&o->queue, s, entry);
-		free(s->data);
-		free(s);
+	if (!o->route_held)
+		return;
+	n = out_bounce_queue(o->w, o->local, o->remote, condition);
+	if (n > 0)
+		log_warn("s2s out %s -> %s: %zu queued stanza(s) returned to their senders: %s",
+		    o->local, o->remote, n, condition);
+}
+
+/* ---- backoff: a failing domain is not retried at once ------------------ */
+
+struct backoff {
+	char remote[DOMAIN_MAX + 1];
+	unsigned failures;
+	time_t until;
+};
+
+static struct backoff backoffs[BACKOFF_SLOTS];
+
+static struct backoff *
+backoff_find(const char *remote, bool create)
+{
+	struct backoff *b, *oldest = &backoffs[0];
+	size_t i;
+
+	for (i = 0; i < BACKOFF_SLOTS; i++) {
+		b = &backoffs[i];
+		if (b->remote[0] != '\0' && util_domain_equal(b->remote, remote))
+			return b;
+		if (b->until < oldest->until)
+			oldest = b;
 	}
-	o->queue_len = o->queue_bytes = 0;
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	util_strlcpy(oldest->remote, remote, sizeof(oldest->remote));
+	return oldest;
+}
+
+static void
+backoff_failed(const char *remote)
+{
+	struct backoff *b = backoff_find(remote, true);
+	unsigned delay = BACKOFF_MIN;
+	unsigned i;
+
+	b->failures++;
+	for (i = 1; i < b->failures && delay < BACKOFF_MAX; i++)
+		delay *= 2;
+	if (delay > BACKOFF_MAX)
+		delay = BACKOFF_MAX;
+	b->until = time(NULL) + (time_t)delay;
+	log_info("s2s out -> %s: %u failure(s) in a row; next attempt in %u s", remote, b->failures, delay);
+}
+
+static void
+backoff_succeeded(const char *remote)
+{
+	struct backoff *b = backoff_find(remote, false);
+
+	if (b != NULL)
+		memset(b, 0, sizeof(*b));
+}
+
+static bool
+backoff_active(const char *remote)
+{
+	struct backoff *b = backoff_find(remote, false);
+
+	return b != NULL && b->until > time(NULL);
 }
 
 static void
@@ -203,6 +294,13 @@ out_free(struct s2s_out *o, const char *reason)
 	out_fail_all(o, reason);
 	if (o->rq != NULL)
 		resolver_cancel(o->rq);
+	if (strcmp(reason, "remote-server-not-found") == 0 || strcmp(reason, "remote-server-timeout") == 0)
+		backoff_failed(o->remote);
+	if (o->route_held) {
+		struct store_owner me = { o->w->slot, o->w->pid };
+		if (store_route_release(o->w->store, ROUTE_OUTBOUND, o->local, o->remote, &me) == STORE_ERROR)
+			log_warn("s2s out %s -> %s: cannot release the route", o->local, o->remote);
+	}
 	if (o->auth == AUTH_VALID || o->auth == AUTH_NONE || o->auth == AUTH_PENDING) {
 		if (store_pair_delete(o->w->store, o->local, o->remote, PAIR_OUT) == STORE_ERROR)
 			log_warn("s2s out %s -> %s: cannot clear pair state", o->local, o->remote);
@@ -337,20 +435,56 @@ out_send_result(struct s2s_out *o)
 	conn_set_timeout(o->c, o->w->conf->dialback_timeout);
 }
 
-static void
-out_flush_queue(struct s2s_out *o)
-{
-	struct out_stanza *s;
+struct drain_ctx {
+	struct s2s_out *o;
+	int failed;
+};
 
-	while (o->c != NULL && (s = TAILQ_FIRST(&o->queue)) != NULL) {
-		if (conn_write(o->c, s->data, s->len) == -1)
-			return;
-		TAILQ_REMOVE(&o->queue, s, entry);
-		o->queue_len--;
-		o->queue_bytes -= s->len;
-		free(s->data);
-		free(s);
+static int
+drain_one(const struct store_queued *q, void *arg)
+{
+	struct drain_ctx *d = arg;
+	struct s2s_out *o = d->o;
+
+	if (o->c == NULL || conn_write(o->c, q->data, q->len) == -1) {
+		d->failed = 1;
+		return 1;
 	}
+	o->inflight[o->n_inflight++] = q->seq;
+	return 0;
+}
+
+/* Writes the next batch of the store queue; entries are removed from the
+ * store only once the connection's output has been flushed to the socket
+ * (out_drained), so a crash before that keeps them queued. */
+static void
+out_drain(struct s2s_out *o)
+{
+	struct drain_ctx d = { o, 0 };
+
+	if (o->c == NULL || o->auth != AUTH_VALID || o->n_inflight > 0)
+		return;
+	o->draining = true;
+	if (store_queue_foreach_pair(o->w->store, o->local, o->remote, OUT_DRAIN_BATCH, drain_one, &d) != STORE_OK)
+		log_warn("s2s out %s -> %s: cannot read the queue", o->local, o->remote);
+	if (o->n_inflight == 0)
+		o->draining = false;	/* queue empty: direct writes from now on */
+}
+
+static void
+out_drained(struct conn *c)
+{
+	struct s2s_out *o = c->role;
+	size_t i;
+
+	if (o == NULL || o->n_inflight == 0)
+		return;
+	for (i = 0; i < o->n_inflight; i++)
+		if (store_queue_remove(o->w->store, o->local, o->remote, o->inflight[i]) == STORE_ERROR)
+			log_warn("s2s out %s -> %s: cannot remove a sent stanza from the queue", o->local, o->remote);
+	log_debug("s2s out %s -> %s: %zu queued stanza(s) sent", o->local, o->remote, o->n_inflight);
+	o->n_inflight = 0;
+	out_drain(o);
 }
 
 /* Negotiation is done: dialback and verifies may go. */
@@ -437,11 +571,11 @@ out_dialback_result(struct s2s_out *o, struct xml_node *n)
 	}
 	if (type != NULL && strcmp(type, "valid") == 0) {
 		o->auth = AUTH_VALID;
-		log_info("s2s out %s -> %s: dialback valid; %zu queued stanza(s) to send",
-		    o->local, o->remote, o->queue_len);
+		log_info("s2s out %s -> %s: dialback valid", o->local, o->remote);
+		backoff_succeeded(o->remote);
 		out_pair_store(o, PAIR_VALID, "");
 		conn_set_timeout(o->c, o->w->conf->idle_timeout);
-		out_flush_queue(o);
+		out_drain(o);
 		return;
 	}
 	o->auth = AUTH_FAILED;
@@ -496,7 +630,7 @@ out_verify_answer(struct s2s_out *o, struct xml_node *n)
 	free(v->key);
 	free(v);
 	/* A stream opened only to verify is closed once its answers are in. */
-	if (o->n_verifies == 0 && !o->want_auth && o->queue_len == 0)
+	if (o->n_verifies == 0 && !o->want_auth)
 		out_free(o, "verification done");
 }
 
@@ -576,7 +710,7 @@ out_timeout(struct conn *c)
 			conn_set_timeout(c, o->w->conf->idle_timeout - (unsigned)(idle / 1000));
 			return;
 		}
-		if (o->auth == AUTH_NONE && o->n_verifies == 0 && o->queue_len == 0) {
+		if (o->auth == AUTH_NONE && o->n_verifies == 0 && !o->want_auth) {
 			out_free(o, "idle");
 			return;
 		}
@@ -616,42 +750,141 @@ static const struct conn_ops out_ops = {
 	.on_tls_ready = out_tls_ready,
 	.on_timeout = out_timeout,
 	.on_free = out_conn_free,
+	.on_drained = out_drained,
 };
+
+/* This worker owns (or is about to own) the pair: make sure a stream
+ * exists and, once valid, drains the store queue. */
+static struct s2s_out *
+out_ensure(struct worker *w, const char *local, const char *remote)
+{
+	struct s2s_out *o = out_find(local, remote);
+
+	if (o == NULL) {
+		if (backoff_active(remote)) {
+			log_info("s2s out %s -> %s: backing off after failures; queued stanzas returned",
+			    local, remote);
+			out_bounce_queue(w, local, remote, "remote-server-timeout");
+			(void)store_route_release(w->store, ROUTE_OUTBOUND, local, remote,
+			    &(struct store_owner){ w->slot, w->pid });
+			return NULL;
+		}
+		if ((o = out_new(w, local, remote)) == NULL)
+			return NULL;
+	}
+	o->route_held = true;
+	if (!o->want_auth) {
+		o->want_auth = true;
+		if (o->state == OUT_READY && o->auth == AUTH_NONE && o->c != NULL)
+			out_send_result(o);
+	}
+	return o;
+}
 
 int
 s2s_out_send(struct worker *w, const char *local, const char *remote,
     const char *data, size_t len)
 {
 	struct s2s_out *o = out_find(local, remote);
-	struct out_stanza *s;
+	struct store_owner me = { w->slot, w->pid };
+	struct store_route current;
+	bool claimed;
+	uint64_t seq;
+	int rc;
 
-	if (o == NULL && (o = out_new(w, local, remote)) == NULL) {
-		log_warn("s2s out %s -> %s: cannot start a stream", local, remote);
-		return -1;
-	}
-	if (o->auth == AUTH_VALID && o->c != NULL && TAILQ_EMPTY(&o->queue))
+	/* The hot path: a valid stream with nothing queued before us. */
+	if (o != NULL && o->auth == AUTH_VALID && o->c != NULL && !o->draining && o->route_held)
 		return conn_write(o->c, data, len);
-	if (o->queue_len >= w->conf->queue_max || o->queue_bytes + len > OUT_QUEUE_MAX_BYTES) {
-		log_warn("s2s out %s -> %s: queue full (%zu stanzas); stanza dropped", local, remote,
-		    o->queue_len);
+	rc = store_queue_append(w->store, local, remote, data, len, time(NULL), w->conf->queue_max,
+	    &me, &claimed, &current, &seq);
+	if (rc != STORE_OK) {
+		log_warn("s2s out %s -> %s: cannot queue: %s", local, remote,
+		    rc == STORE_EXISTS ? "queue full" : store_strerror(rc));
+		router_bounce(w, data, len, "wait", "resource-constraint");
 		return -1;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL || (s->data = malloc(len)) == NULL) {
-		free(s);
-		return -1;
+	if (!claimed && !(current.owner.slot == w->slot && current.owner.pid == w->pid)) {
+		/* Another worker took the pair meanwhile: it drains the queue. */
+		(void)ipc_send(w, current.owner.slot, IPC_QUEUE_KICK, local, remote, "", 0);
+		return 0;
 	}
-	memcpy(s->data, data, len);
-	s->len = len;
-	s->queued = time(NULL);
-	TAILQ_INSERT_TAIL(&o->queue, s, entry);
-	o->queue_len++;
-	o->queue_bytes += len;
-	if (!o->want_auth) {
-		o->want_auth = true;
-		if (o->state == OUT_READY && o->auth == AUTH_NONE && o->c != NULL)
-			out_send_result(o);
-	}
+	o = out_ensure(w, local, remote);
+	if (o != NULL && o->auth == AUTH_VALID)
+		out_drain(o);
 	return 0;
+}
+
+void
+s2s_out_kick(struct worker *w, const char *local, const char *remote)
+{
+	struct s2s_out *o = out_ensure(w, local, remote);
+
+	if (o != NULL && o->auth == AUTH_VALID)
+		out_drain(o);
+}
+
+/* A successor (or any worker at start) takes over queues whose route is
+ * free, e.g. because the worker that owned them died. */
+struct resume_ctx {
+	struct worker *w;
+	char last_local[DOMAIN_MAX + 1], last_remote[DOMAIN_MAX + 1];
+	struct { char local[DOMAIN_MAX + 1], remote[DOMAIN_MAX + 1]; } pairs[64];
+	size_t n;
+};
+
+static int
+resume_collect(const struct store_queued *q, void *arg)
+{
+	struct resume_ctx *r = arg;
+
+	if (strcmp(q->local, r->last_local) == 0 && strcmp(q->remote, r->last_remote) == 0)
+		return 0;
+	util_strlcpy(r->last_local, q->local, sizeof(r->last_local));
+	util_strlcpy(r->last_remote, q->remote, sizeof(r->last_remote));
+	if (r->n >= ARRAY_SIZE(r->pairs))
+		return 1;
+	util_strlcpy(r->pairs[r->n].local, q->local, sizeof(r->pairs[0].local));
+	util_strlcpy(r->pairs[r->n].remote, q->remote, sizeof(r->pairs[0].remote));
+	r->n++;
+	return 0;
+}
+
+void
+s2s_out_resume_queues(struct worker *w)
+{
+	struct resume_ctx *r = calloc(1, sizeof(*r));
+	struct store_route route, current;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	r->w = w;
+	if (store_queue_foreach(w->store, resume_collect, r) != STORE_OK) {
+		free(r);
+		return;
+	}
+	for (i = 0; i < r->n; i++) {
+		if (store_route_get(w->store, ROUTE_OUTBOUND, r->pairs[i].local, r->pairs[i].remote,
+		    &current) == STORE_OK) {
+			if (router_owner_alive(&current.owner))
+				continue;
+			(void)store_route_release(w->store, ROUTE_OUTBOUND, r->pairs[i].local,
+			    r->pairs[i].remote, &current.owner);
+		}
+		memset(&route, 0, sizeof(route));
+		route.kind = ROUTE_OUTBOUND;
+		util_strlcpy(route.domain, r->pairs[i].local, sizeof(route.domain));
+		util_strlcpy(route.remote, r->pairs[i].remote, sizeof(route.remote));
+		route.owner.slot = w->slot;
+		route.owner.pid = w->pid;
+		route.since = time(NULL);
+		if (store_route_claim(w->store, &route, &current) != STORE_OK)
+			continue;
+		log_notice("s2s out %s -> %s: taking over queued stanzas left by a previous owner",
+		    r->pairs[i].local, r->pairs[i].remote);
+		s2s_out_kick(w, r->pairs[i].local, r->pairs[i].remote);
+	}
+	free(r);
 }
 
 void
@@ -688,6 +921,27 @@ s2s_out_verify(struct worker *w, const char *local, const char *remote,
 		out_send_verifies(o);
 }
 
+static int
+oldest_cb(const struct store_queued *q, void *arg)
+{
+	*(time_t *)arg = q->queued;
+	return 1;
+}
+
+/* Stanzas may wait for a pair only queue_max_age seconds. */
+static void
+out_expire_queue(struct s2s_out *o, time_t now)
+{
+	time_t oldest = 0;
+
+	if (store_queue_foreach_pair(o->w->store, o->local, o->remote, 1, oldest_cb, &oldest) != STORE_OK ||
+	    oldest == 0 || oldest + (time_t)o->w->conf->queue_max_age > now)
+		return;
+	log_warn("s2s out %s -> %s: queued stanzas waited more than %u s", o->local, o->remote,
+	    o->w->conf->queue_max_age);
+	out_free(o, "remote-server-timeout");
+}
+
 void
 s2s_out_tick(struct worker *w, time_t now)
 {
@@ -710,8 +964,12 @@ s2s_out_tick(struct worker *w, time_t now)
 			free(v->key);
 			free(v);
 		}
-		if (o->n_verifies == 0 && !o->want_auth && o->queue_len == 0 && o->state == OUT_READY)
+		if (o->n_verifies == 0 && !o->want_auth && o->state == OUT_READY) {
 			out_free(o, "verification done");
+			continue;
+		}
+		if (o->route_held && o->auth != AUTH_VALID)
+			out_expire_queue(o, now);
 	}
 }
 

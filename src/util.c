@@ -399,3 +399,19 @@ util_now_mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+int
+util_jid_domain(const char *jid, char *out, size_t outlen)
+{
+	const char *slash = strchr(jid, '/'), *at = strchr(jid, '@'), *start;
+	size_t len;
+
+	/* '@' counts only before the resource */
+	start = (at != NULL && (slash == NULL || at < slash)) ? at + 1 : jid;
+	len = slash != NULL ? (size_t)(slash - start) : strlen(start);
+	if (len == 0 || len >= outlen)
+		return -1;
+	memcpy(out, start, len);
+	out[len] = '\0';
+	return 0;
+}

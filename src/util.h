@@ -67,7 +67,11 @@ bool util_domain_equal(const char *a, const char *b);
  * of [A-Za-z0-9-_] or non-ASCII UTF-8, no empty label, no trailing dot. */
 bool util_domain_valid(const char *d);
 
-/* Monotonic seconds. */
+/* The domainpart of a JID ("user@dom/res" -> "dom"), into out. 0 on
+ * success, -1 when empty or longer than outlen-1. */
+int util_jid_domain(const char *jid, char *out, size_t outlen);
+
+/* Monotonic milliseconds. */
 uint64_t util_now_mono_ms(void);
 
 #endif

@@ -13,7 +13,9 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "component.h"
 #include "conn.h"
+#include "ipc.h"
 #include "log.h"
 #include "resolver.h"
 #include "s2s.h"
@@ -45,6 +47,17 @@ worker_conn_find(struct worker *w, uint64_t id)
 	return NULL;
 }
 
+static bool
+listener_is_component(const struct worker *w, const struct evconnlistener *lev)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].lev == lev)
+			return w->listeners[i].component;
+	return false;
+}
+
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
@@ -62,7 +75,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 		close(fd);
 		return;
 	}
-	if (s2s_in_accept(w, fd, sa) == -1)
+	if ((lev == NULL || !listener_is_component(w, lev) ? s2s_in_accept(w, fd, sa) :
+	    component_accept(w, fd, sa)) == -1)
 		log_warn("cannot set up an inbound connection");
 }
 
@@ -124,6 +138,7 @@ worker_stop(struct worker *w, const char *why)
 			w->listeners[i].lev = NULL;
 		}
 	s2s_out_shutdown(w);
+	component_shutdown(w);
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->header_sent)
@@ -218,7 +233,8 @@ add_signal(struct worker *w, int sig)
 
 void
 worker_main(int slot, const struct conf *conf, const char *secret_digest,
-    struct worker_listener *listeners, size_t n_listeners, int ready_fd)
+    struct worker_listener *listeners, size_t n_listeners, int ready_fd,
+    struct ipc_channel *ipc, unsigned n_ipc)
 {
 	struct worker *w = &the_worker;
 	char name[32], err[512];
@@ -273,15 +289,17 @@ worker_main(int slot, const struct conf *conf, const char *secret_digest,
 		fatalx("cannot start the housekeeping timer");
 	w->ev_tick = tick;
 
+	if (ipc_worker_init(w, ipc, n_ipc) == -1)
+		fatalx("cannot read the worker channel");
 	for (i = 0; i < n_listeners; i++) {
-		if (listeners[i].component)
-			continue;	/* XEP-0114 listeners come with components (issue 4) */
 		listeners[i].lev = evconnlistener_new(w->base, accept_cb, w,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, listeners[i].fd);
 		if (listeners[i].lev == NULL)
 			fatalx("cannot listen on an inherited socket");
 		evconnlistener_set_error_cb(listeners[i].lev, accept_error_cb);
 	}
+	/* Queues whose owner died (or that this slot's predecessor held). */
+	s2s_out_resume_queues(w);
 	log_info("worker %d ready (pid %ld)", slot, (long)w->pid);
 	if (ready_fd != -1) {
 		unsigned char b = (unsigned char)slot;
@@ -296,6 +314,7 @@ worker_main(int slot, const struct conf *conf, const char *secret_digest,
 	s2s_out_shutdown(w);
 	while (!TAILQ_EMPTY(&w->conns))
 		conn_abort(TAILQ_FIRST(&w->conns), "exit");
+	ipc_worker_free(w);
 	resolver_free(w->resolver);
 	tls_contexts_free(w->tls);
 	event_free(w->ev_sigterm);

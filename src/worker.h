@@ -48,8 +48,10 @@ struct worker {
 
 /* Runs a worker until it is told to stop; never returns. It writes one
  * byte to ready_fd once it accepts connections (then closes it). */
+struct ipc_channel;
 void worker_main(int slot, const struct conf *conf, const char *secret_digest,
-    struct worker_listener *listeners, size_t n_listeners, int ready_fd)
+    struct worker_listener *listeners, size_t n_listeners, int ready_fd,
+    struct ipc_channel *ipc, unsigned n_ipc)
     __attribute__((noreturn));
 
 /* Looks a live connection up by id (ids are never reused in a worker). */
