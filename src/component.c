@@ -149,7 +149,14 @@ component_handshake(struct component *k, struct xml_node *n)
 	r.owner.slot = w->slot;
 	r.owner.pid = w->pid;
 	r.since = time(NULL);
-	rc = store_route_claim(w->store, &r, &current);
+	/* The store says "already ours" for a second component on this same
+	 * worker: check the worker's own list first. */
+	if (component_find(k->domain) != NULL) {
+		rc = STORE_EXISTS;
+		current.owner = r.owner;
+	} else {
+		rc = store_route_claim(w->store, &r, &current);
+	}
 	if (rc == STORE_EXISTS && !router_owner_alive(&current.owner)) {
 		/* the holder died: its claim is stale */
 		(void)store_route_release(w->store, ROUTE_COMPONENT, k->domain, "", &current.owner);

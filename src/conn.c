@@ -438,9 +438,27 @@ conn_switch_tls(struct conn *c)
 	/* Peers often close TCP without close_notify; that is not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
 	c->bev = filter;
+	c->tls_handshaking = true;
 	conn_setup_bev(c);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
 		conn_abort(c, "TLS: cannot enable");
+}
+
+/* The handshake is done: the stream restarts on a fresh parser. Reached
+ * from the CONNECTED event or, when the peer's first application data
+ * arrives in the same read as its Finished message, from the read callback
+ * (libevent may deliver that data before the event). */
+static void
+conn_tls_established(struct conn *c)
+{
+	if (!c->tls_handshaking)
+		return;
+	c->tls_handshaking = false;
+	c->tls = true;
+	if (conn_reset_parser(c) == -1)
+		conn_abort(c, "cannot reset parser");
+	else
+		c->ops->on_tls_ready(c);
 }
 
 static void
@@ -451,6 +469,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	char buf[CONN_READ_CHUNK];
 
 	c->busy++;
+	conn_tls_established(c);
 	while (!c->dead && !c->closing && evbuffer_get_length(in) > 0) {
 		ev_ssize_t n = evbuffer_copyout(in, buf, sizeof(buf));
 		size_t consumed = 0;
@@ -519,12 +538,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			c->connecting = false;
 			c->ops->on_connected(c);
 		} else {
-			/* TLS handshake complete: the stream restarts. */
-			c->tls = true;
-			if (conn_reset_parser(c) == -1)
-				conn_abort(c, "cannot reset parser");
-			else
-				c->ops->on_tls_ready(c);
+			conn_tls_established(c);
 		}
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		int err = EVUTIL_SOCKET_ERROR();

@@ -45,6 +45,7 @@ struct conn {
 	uint64_t last_keepalive_ms;
 	int busy;			/* >0 while inside a callback of ours */
 	bool tls;			/* TLS established */
+	bool tls_handshaking;		/* TLS filter in place, handshake not seen done */
 	bool connecting;		/* outbound TCP in progress */
 	bool header_sent;		/* our <stream:stream> is out */
 	bool closing;			/* close written; flushing */

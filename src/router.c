@@ -154,8 +154,11 @@ deliver_local(struct worker *w, const char *from_domain, const char *to_domain,
 		if (owner_is_me(w, &r.owner))
 			return component_write(w, to_domain, data, len) == 0 ? 0 :
 			    (router_bounce(w, data, len, "cancel", "service-unavailable"), -1);
-		if (ipc_send(w, r.owner.slot, IPC_TO_COMPONENT, to_domain, from_domain, data, len) == 0)
+		if (ipc_send(w, r.owner.slot, IPC_TO_COMPONENT, to_domain, from_domain, data, len) == 0) {
+			log_debug("router: %s -> %s handed to worker %d (component)", from_domain, to_domain,
+			    r.owner.slot);
 			return 0;
+		}
 		log_warn("router: cannot hand a stanza for %s to worker %d: %s", to_domain, r.owner.slot,
 		    strerror(errno));
 		router_bounce(w, data, len, "wait", "resource-constraint");
@@ -188,8 +191,10 @@ deliver_remote(struct worker *w, const char *from_domain, const char *to_domain,
 	}
 	if (rc == STORE_OK && owner_is_me(w, &r.owner))
 		return s2s_out_send(w, from_domain, to_domain, data, len);
-	if (rc == STORE_OK && ipc_send(w, r.owner.slot, IPC_TO_REMOTE, from_domain, to_domain, data, len) == 0)
+	if (rc == STORE_OK && ipc_send(w, r.owner.slot, IPC_TO_REMOTE, from_domain, to_domain, data, len) == 0) {
+		log_debug("router: %s -> %s handed to worker %d (outbound)", from_domain, to_domain, r.owner.slot);
 		return 0;
+	}
 	/* No owner (or the owner cannot take it now): queue it, claiming the
 	 * route in the same transaction if it is free. */
 	rc = store_queue_append(w->store, from_domain, to_domain, data, len, time(NULL),

@@ -338,7 +338,8 @@ out_try_next(struct s2s_out *o)
 	}
 	log_warn("s2s out %s -> %s: no address reachable (%s)", o->local, o->remote,
 	    o->last_error[0] != '\0' ? o->last_error : "no addresses");
-	out_free(o, "remote-server-not-found");
+	/* RFC 6120 §10.4.3: resolved, but no stream could be negotiated. */
+	out_free(o, "remote-server-timeout");
 }
 
 static void

@@ -91,10 +91,12 @@ gen_cert() { # gen_cert DOMAIN DIR
 	chmod 600 "$2/$1.key"
 }
 
-# dbd_start NAME DOMAIN ADDR TLS WORKERS [extra config lines]
+# dbd_start NAME DOMAIN ADDR TLS WORKERS [domain section lines] [s2s lines...]
 # Writes $WORK/NAME/{dialbackd.conf,log} and sets DBD_PID_<NAME>.
 dbd_start() {
 	local name="$1" domain="$2" addr="$3" tls="$4" workers="$5" extra="${6:-}"
+	local s2s_extra=""
+	[ $# -gt 6 ] && s2s_extra="$(printf '%s\n' "${@:7}")"
 	local dir="$WORK/$name"
 	mkdir -p "$dir"
 	gen_cert "$domain" "$dir"
@@ -110,8 +112,8 @@ log_level = debug
 [s2s]
 listen = $addr:5269
 tls = $tls
-dialback_timeout = 4s
 connect_timeout = 3s
+${s2s_extra:-dialback_timeout = 4s}
 
 [components]
 listen = $addr:5347
@@ -125,6 +127,7 @@ CONF
 		echo "$addr:5269 is still in use" >&2
 		return 1
 	fi
+	chmod 600 "$dir/dialbackd.conf"
 	ip netns exec "$NS" "$DIALBACKD" -f -c "$dir/dialbackd.conf" >"$dir/log" 2>&1 &
 	local pid=$!
 	eval "DBD_PID_$name=$pid"

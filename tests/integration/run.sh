@@ -23,7 +23,10 @@ command -v prosody >/dev/null || skip_all "prosody is not installed (apt-get ins
 
 # Address plan (all loopback, inside the namespace only).
 RECORDS="d1.test 127.0.0.10 5269
+d1b.test 127.0.0.10 5269
+d1c.test 127.0.0.10 5269
 d2.test 127.0.0.11 5269
+d2b.test 127.0.0.11 5269
 p1.test 127.0.0.20 5269
 dead.test 127.0.0.30 5269
 silent.test 127.0.0.31 5269
@@ -288,6 +291,177 @@ S
 		fail workers_verify_answered_by_other_worker "no cross-worker verification seen"
 	fi
 	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
+# ---- components (XEP-0114) ------------------------------------------------
+comp() { # comp ADDR DOMAIN SECRET [args...]: run the component test client
+	local addr="$1" dom="$2" sec="$3"
+	shift 3
+	in_ns $XMPP component --host "$addr" --port 5347 --domain "$dom" --secret "$sec" "$@" 2>&1
+}
+
+if want components; then
+	dbd_start d1 d1.test 127.0.0.10 optional 2 "component_secret = s1
+[domain d1b.test]
+component_secret = s1b
+[domain d1c.test]" || fail components_setup "d1 did not start"
+	dbd_start d2 d2.test 127.0.0.11 optional 2 "component_secret = s2
+[domain d2b.test]
+component_secret = s2b" || fail components_setup "d2 did not start"
+
+	out="$(comp 127.0.0.10 d1.test wrongsecret --timeout 5)"
+	grep -q "not-authorized" <<<"$out" && pass comp_bad_handshake_not_authorized \
+	    || fail comp_bad_handshake_not_authorized "$out"
+	out="$(comp 127.0.0.10 unknown.test x --timeout 5)"
+	grep -q "host-unknown" <<<"$out" && pass comp_unknown_domain_host_unknown \
+	    || fail comp_unknown_domain_host_unknown "$out"
+	out="$(comp 127.0.0.10 d1c.test x --timeout 5)"
+	grep -q "host-unknown" <<<"$out" && pass comp_domain_without_secret_host_unknown \
+	    || fail comp_domain_without_secret_host_unknown "$out"
+
+	# echo components on d2.test and d2b.test
+	ip netns exec "$NS" $XMPP component --host 127.0.0.11 --port 5347 --domain d2.test --secret s2 \
+	    --echo-count 100000 --timeout 120 >"$WORK/echo2.log" 2>&1 &
+	ECHO2=$!; PIDS+=("$ECHO2")
+	ip netns exec "$NS" $XMPP component --host 127.0.0.11 --port 5347 --domain d2b.test --secret s2b \
+	    --echo-count 100000 --timeout 120 >"$WORK/echo2b.log" 2>&1 &
+	ECHO2B=$!; PIDS+=("$ECHO2B")
+	sleep 1
+
+	out="$(comp 127.0.0.11 d2.test s2 --timeout 5)"
+	grep -q "conflict" <<<"$out" && pass comp_duplicate_conflict || fail comp_duplicate_conflict "$out"
+
+	out="$(comp 127.0.0.10 d1.test s1 --raw "<message from='x@evil.test' to='u@d2.test'><body>spoof</body></message>" --timeout 5)"
+	grep -q "invalid-from" <<<"$out" && pass comp_spoofed_from_invalid_from || fail comp_spoofed_from_invalid_from "$out"
+
+	# Several hundred messages over four pairs at once, both directions
+	# through the echo components, in order.
+	comp 127.0.0.10 d1.test s1 --to u@d2.test --to u@d2b.test --count 150 --timeout 60 >"$WORK/send1.log" &
+	S1=$!
+	comp 127.0.0.10 d1b.test s1b --to u@d2.test --to u@d2b.test --count 150 --timeout 60 >"$WORK/send1b.log" &
+	S1B=$!
+	wait $S1; r1=$?
+	wait $S1B; r2=$?
+	if [ $r1 = 0 ] && [ $r2 = 0 ]; then
+		pass comp_two_servers_600_messages_in_order
+	else
+		fail comp_two_servers_600_messages_in_order "$(grep -h "OK\|FAIL\|ERROR" "$WORK/send1.log" "$WORK/send1b.log" | head)"
+	fi
+	if kill -0 "$ECHO2" && kill -0 "$ECHO2B"; then
+		pass comp_other_components_unaffected_by_refusals
+	else
+		fail comp_other_components_unaffected_by_refusals
+	fi
+
+	# A remote that cannot be reached: bounced with remote-server-timeout.
+	out="$(comp 127.0.0.10 d1.test s1 --raw "<message from='svc@d1.test' to='u@dead.test' id='dead1'><body>x</body></message>" --timeout 8)"
+	grep -q "ERROR u@dead.test dead1 remote-server-timeout" <<<"$out" && pass comp_unreachable_remote_server_timeout \
+	    || fail comp_unreachable_remote_server_timeout "$out"
+	stop_pid "$ECHO2"; stop_pid "$ECHO2B"
+	stop_pid "$DBD_PID_d1"
+	stop_pid "$DBD_PID_d2"
+fi
+
+# Queue behaviour against a remote that holds dialback back (fake.test).
+if want queue; then
+	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" \
+	    "dialback_timeout = 30s" "queue_max = 5" || fail queue_setup "d1 did not start"
+	# invalid: the remote rejects our key -> internal-server-error
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --answer invalid --timeout 20 \
+	    >"$WORK/auth-invalid.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	out="$(comp 127.0.0.10 d1.test s1 --raw "<message from='svc@d1.test' to='u@fake.test' id='inv1'><body>x</body></message>" --timeout 8)"
+	grep -q "ERROR u@fake.test inv1 internal-server-error" <<<"$out" && pass queue_invalid_internal_server_error \
+	    || fail queue_invalid_internal_server_error "$out"
+	stop_pid "$AUTH_PID"
+
+	# overflow: queue_max = 5 while dialback is held -> resource-constraint
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --hold-file "$WORK/release1" --timeout 30 \
+	    >"$WORK/auth-hold1.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	raws=()
+	for i in 1 2 3 4 5 6 7 8; do raws+=(--raw "<message from='svc@d1.test' to='u@fake1.test' id='q$i'><body>$i</body></message>"); done
+	out="$(comp 127.0.0.10 d1.test s1 "${raws[@]}" --timeout 4)"
+	n="$(grep -c "resource-constraint" <<<"$out")"
+	[ "$n" = 3 ] && pass queue_overflow_resource_constraint || fail queue_overflow_resource_constraint "$n bounces: $out"
+	touch "$WORK/release1"
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
+# kill -9 of the worker that owns a pair with stanzas queued: after the
+# successor is up and the remote answers, exactly N arrive, in order.
+if want crash; then
+	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" \
+	    "dialback_timeout = 60s" || fail crash_setup "d1 did not start"
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --hold-file "$WORK/release2" --timeout 60 \
+	    >"$WORK/auth-hold2.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	raws=()
+	for i in $(seq 1 20); do raws+=(--raw "<message from='svc@d1.test' to='u@fake2.test' id='k$i'><body>$i</body></message>"); done
+	comp 127.0.0.10 d1.test s1 "${raws[@]}" --timeout 3 >"$WORK/crash-send.log"
+	owner="$("$DBTOOL" -s "$WORK/d1/store" --json routes | /usr/bin/python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r.get("remote") == "fake2.test": print(r["owner_pid"] if "owner_pid" in r else r.get("pid", ""))')"
+	depth="$("$DBTOOL" -s "$WORK/d1/store" --json queue | /usr/bin/python3 -c '
+import json, sys
+print(sum(q.get("depth", 0) for q in json.load(sys.stdin) if q.get("remote") == "fake2.test"))')"
+	if [ -n "$owner" ] && [ "$depth" = 20 ]; then
+		kill -9 "$owner"
+		for _ in $(seq 1 60); do grep -q "taking over queued stanzas" "$WORK/d1/log" && break; sleep 0.1; done
+		touch "$WORK/release2"
+		for _ in $(seq 1 100); do [ "$(grep -c "RECV <ns0:message" "$WORK/auth-hold2.log")" -ge 20 ] && break; sleep 0.1; done
+		got="$(grep "RECV <ns0:message" "$WORK/auth-hold2.log" | sed -n 's/.*:body>\([0-9]*\)<\/ns[0-9]:body>.*/\1/p' | tr '\n' ' ')"
+		if [ "$got" = "$(seq 1 20 | tr '\n' ' ')" ]; then
+			pass crash_queued_stanzas_delivered_once_in_order
+		else
+			fail crash_queued_stanzas_delivered_once_in_order "got: $got"
+		fi
+	else
+		fail crash_queued_stanzas_delivered_once_in_order "owner '$owner' depth '$depth'"
+	fi
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
+# A Prosody user and a component on dialbackd with 4 workers: the message
+# and the echo cross dialback in both directions, and workers.
+if want prosody_component; then
+	dbd_start d1 d1.test 127.0.0.10 optional 4 "component_secret = s1" || fail pc_setup "d1 did not start"
+	prosody_start p1 p1.test 127.0.0.20 false true || fail pc_setup "prosody did not start"
+	ip netns exec "$NS" $XMPP component --host 127.0.0.10 --port 5347 --domain d1.test --secret s1 \
+	    --echo-count 100 --timeout 90 >"$WORK/echo1.log" 2>&1 &
+	ECHO1=$!; PIDS+=("$ECHO1")
+	sleep 0.5
+	ok=0
+	for i in 1 2 3 4 5; do
+		out="$(in_ns $XMPP c2s-message --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw \
+		    --to echo@d1.test --body "hi $i" --timeout 20)"
+		grep -q "^REPLY from=echo@d1.test.*body=hi $i" <<<"$out" && ok=$((ok + 1))
+	done
+	[ "$ok" = 5 ] && pass prosody_user_component_round_trip || fail prosody_user_component_round_trip "$ok of 5: $out"
+	# The kernel spreads connections by hash: if Prosody's stream landed on
+	# the component's worker, reconnect Prosody (new ports) until it does
+	# not (each try has a 3 in 4 chance), then the message must cross.
+	for attempt in 1 2 3 4 5 6 7 8; do
+		grep -q "handed to worker" "$WORK/d1/log" && break
+		stop_pid "$PROSODY_PID_p1"
+		prosody_start p1 p1.test 127.0.0.20 false true || break
+		in_ns $XMPP c2s-message --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw \
+		    --to echo@d1.test --body "again $attempt" --timeout 20 >/dev/null || break
+	done
+	if grep -q "handed to worker" "$WORK/d1/log" && [ "$(grep -c "^MSG " "$WORK/echo1.log")" -ge 5 ]; then
+		pass prosody_component_stanzas_crossed_workers
+	else
+		fail prosody_component_stanzas_crossed_workers "no hand-off between workers seen"
+	fi
+	stop_pid "$ECHO1"
+	stop_pid "$PROSODY_PID_p1"
 	stop_pid "$DBD_PID_d1"
 fi
 

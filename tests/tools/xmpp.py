@@ -9,7 +9,12 @@
       Speak raw s2s XML: each script line is "send <xml>", "expect <regex>",
       "expect-not <regex> <seconds>", "header FROM TO", "sleep S", "close".
       Exit 0 when every expectation matched.
-  xmpp.py authority --host H --port P [--verify-host H2] [--timeout S]
+  xmpp.py component --host H --port P --domain D --secret S [--to JID --count N | --echo-count N]
+      An XEP-0114 component: sends N numbered messages to each --to and
+      checks the replies arrive in order, or echoes messages back.
+  xmpp.py c2s-message --host H --port P --jid u@d --password pw --to JID
+      Log in, send one message, wait for a message back from JID.
+  xmpp.py authority --host H --port P [--verify-host H2] [--hold-file F] [--answer valid|invalid]
       A test server for whatever domains DNS routes to it: answers every
       db:verify with type='valid'; checks a db:result by asking H2's
       authoritative server on a new connection (VERIFIED lines); prints
@@ -265,6 +270,13 @@ def authority(a):
                     frm, to = el.get("from"), el.get("to")
                     if tag == "verify":
                         s.send("<db:verify from='%s' to='%s' id='%s' type='valid'/>" % (to, frm, el.get("id")))
+                    elif a.hold_file and tag == "result":
+                        out("HOLD %s -> %s" % (frm, to))
+                        while not __import__("os").path.exists(a.hold_file) and time.monotonic() < end:
+                            time.sleep(0.1)
+                        s.send("<db:result from='%s' to='%s' type='%s'/>" % (to, frm, a.answer))
+                    elif a.answer != "valid" and tag == "result":
+                        s.send("<db:result from='%s' to='%s' type='%s'/>" % (to, frm, a.answer))
                     elif a.verify_host:
                         verdict = verify_with(a.verify_host, 5269, to, frm, sid, (el.text or "").strip(), 10)
                         out("VERIFIED %s -> %s: %s" % (frm, to, verdict))
@@ -287,16 +299,149 @@ def authority(a):
     return 0
 
 
+def component(a):
+    """XEP-0114 component. Modes: echo (reply to each message), or send
+    --count N messages to each --to JID and wait for the replies, checking
+    their order. Prints EVENT lines; exit 0 when the mode's goal is met."""
+    import hashlib
+    s = Stream(a.host, a.port, a.timeout)
+    s.send("<stream:stream xmlns='jabber:component:accept' "
+           "xmlns:stream='http://etherx.jabber.org/streams' to='%s'>" % a.domain)
+    deadline = time.monotonic() + a.timeout
+    sid = None
+    for kind, el in s.events(deadline):
+        if kind == "header":
+            sid = el.get("id")
+            break
+        if kind in ("closed", "end", "element"):
+            print("FAIL no header: %s" % (ET.tostring(el, encoding="unicode") if el is not None else kind))
+            return 1
+    digest = hashlib.sha1((sid + a.secret).encode()).hexdigest()
+    s.send("<handshake>%s</handshake>" % digest)
+    kind, el = s.next_element(a.timeout)
+    if el is None or not el.tag.endswith("handshake"):
+        text = ET.tostring(el, encoding="unicode") if el is not None else kind
+        print("REFUSED %s" % text, flush=True)
+        return 1
+    print("CONNECTED %s" % a.domain, flush=True)
+    me = "%s@%s" % (a.user, a.domain)
+    targets = a.to or []
+    want = {t: [str(i) for i in range(a.count)] for t in targets}
+    got = {t: [] for t in targets}
+    for raw in a.raw or []:
+        s.send(raw)
+    for t in targets:
+        for i in range(a.count):
+            s.send("<message from='%s' to='%s' id='m%d' type='chat'><body>%d</body></message>" % (me, t, i, i))
+    echoed = 0
+    errors = 0
+    end = time.monotonic() + a.timeout
+    while time.monotonic() < end:
+        if targets and all(len(got[t]) == a.count for t in targets):
+            break
+        if a.echo_count and echoed >= a.echo_count:
+            break
+        try:
+            kind, el = s.next_element(max(0.1, end - time.monotonic()))
+        except (TimeoutError, socket.timeout):
+            break
+        if el is None:
+            print("CLOSED", flush=True)
+            break
+        text = ET.tostring(el, encoding="unicode")
+        tag = el.tag.split("}")[-1]
+        if el.get("type") == "error":
+            errors += 1
+            conds = [c.tag.split("}")[1] for e in el for c in e if "}" in c.tag and e.tag.endswith("error")]
+            print("ERROR %s %s %s" % (el.get("from"), el.get("id"), " ".join(conds)), flush=True)
+            continue
+        if tag == "error":
+            print("STREAM-ERROR %s" % text, flush=True)
+            break
+        if tag != "message":
+            print("RECV %s" % text, flush=True)
+            continue
+        body = el.find("{jabber:component:accept}body")
+        body = body.text if body is not None else ""
+        frm = el.get("from", "")
+        bare = frm.split("/")[0]
+        if bare in got:
+            got[bare].append(body)
+        elif targets == []:
+            # echo mode
+            s.send("<message from='%s' to='%s' id='%s' type='chat'><body>%s</body></message>"
+                   % (el.get("to"), frm, el.get("id", ""), body))
+            echoed += 1
+        print("MSG %s %s" % (frm, body), flush=True)
+    rc = 0
+    for t in targets:
+        if got[t] != want[t]:
+            print("FAIL %s: got %d of %d, in order: %s" % (t, len(got[t]), a.count, got[t] == want[t][:len(got[t])]))
+            rc = 1
+        else:
+            print("OK %s %d in order" % (t, a.count))
+    print("ERRORS %d" % errors, flush=True)
+    s.send("</stream:stream>")
+    return rc
+
+
+def c2s_message(a):
+    """Log in, send one message to --to, wait for a message back from it."""
+    s = Stream(a.host, a.port, a.timeout)
+    user, domain = a.jid.split("@", 1)
+    hdr = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+           "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>" % domain)
+    s.send(hdr)
+    s.next_element(a.timeout)
+    auth = base64.b64encode(b"\0" + user.encode() + b"\0" + a.password.encode()).decode()
+    s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>" % auth)
+    kind, el = s.next_element(a.timeout)
+    if el is None or not el.tag.endswith("success"):
+        print("FAIL login")
+        return 1
+    s.reset()
+    s.send(hdr)
+    s.next_element(a.timeout)
+    s.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+    s.next_element(a.timeout)
+    s.send("<presence/>")
+    t0 = time.monotonic()
+    s.send("<message type='chat' id='c1' to='%s'><body>%s</body></message>" % (a.to, a.body))
+    end = t0 + a.timeout
+    while time.monotonic() < end:
+        kind, el = s.next_element(max(0.1, end - time.monotonic()))
+        if el is None:
+            break
+        if el.tag.endswith("message") and el.get("from", "").split("/")[0] == a.to:
+            if el.get("type") == "error":
+                print("ERROR %s" % ET.tostring(el, encoding="unicode"))
+                return 1
+            body = el.find("{jabber:client}body")
+            print("REPLY from=%s ms=%.0f body=%s" % (el.get("from"), (time.monotonic() - t0) * 1000,
+                                                    body.text if body is not None else ""))
+            return 0
+    print("FAIL no reply")
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["c2s-ping", "s2s-raw", "authority"])
+    ap.add_argument("mode", choices=["c2s-ping", "c2s-message", "s2s-raw", "authority", "component"])
+    ap.add_argument("--secret")
+    ap.add_argument("--user", default="svc")
+    ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--echo-count", type=int, default=0)
+    ap.add_argument("--raw", action="append")
+    ap.add_argument("--body", default="hello")
+    ap.add_argument("--hold-file")
+    ap.add_argument("--answer", default="valid")
     ap.add_argument("--domain")
     ap.add_argument("--verify-host")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5222)
     ap.add_argument("--jid")
     ap.add_argument("--password")
-    ap.add_argument("--to")
+    ap.add_argument("--to", action="append")
     ap.add_argument("--disco", action="store_true")
     ap.add_argument("--script")
     ap.add_argument("--timeout", type=float, default=20)
@@ -304,7 +449,12 @@ def main():
     try:
         if a.mode == "authority":
             return authority(a)
-        return c2s_ping(a) if a.mode == "c2s-ping" else s2s_raw(a)
+        if a.mode == "component":
+            return component(a)
+        if a.mode in ("c2s-ping", "c2s-message"):
+            a.to = a.to[0] if a.to else None
+            return c2s_ping(a) if a.mode == "c2s-ping" else c2s_message(a)
+        return s2s_raw(a)
     except (OSError, TimeoutError, ET.ParseError) as e:
         print("FAIL %s: %s" % (type(e).__name__, e))
         return 1
