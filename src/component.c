@@ -14,6 +14,7 @@
 #include "dialback.h"
 #include "log.h"
 #include "router.h"
+#include "stats.h"
 #include "store.h"
 #include "util.h"
 #include "worker.h"
@@ -175,6 +176,7 @@ component_handshake(struct component *k, struct xml_node *n)
 		return;
 	}
 	k->authed = true;
+	stats_inc(ST_COMPONENTS);
 	conn_write(k->c, "<handshake/>", 12);
 	conn_set_timeout(k->c, 0);
 	log_info("component conn %llu %s: %s attached", (unsigned long long)k->c->id, k->c->peer, k->domain);
@@ -241,6 +243,24 @@ component_shutdown(struct worker *w)
 	LIST_FOREACH(k, &components, entry)
 		if (k->c != NULL && k->c->header_sent)
 			conn_stream_error(k->c, "system-shutdown", NULL);
+}
+
+void
+component_reconfigure(struct worker *w)
+{
+	struct component *k, *next;
+	const struct conf_domain *d;
+
+	for (k = LIST_FIRST(&components); k != NULL; k = next) {
+		next = LIST_NEXT(k, entry);
+		if (!k->authed || k->c == NULL)
+			continue;
+		d = conf_domain_find(w->conf, k->domain);
+		if (d == NULL || d->component_secret == NULL) {
+			log_notice("component %s: domain removed from the configuration; closing", k->domain);
+			conn_stream_error(k->c, "host-gone", NULL);
+		}
+	}
 }
 
 static void

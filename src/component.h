@@ -14,6 +14,8 @@ int component_accept(struct worker *w, int fd, const struct sockaddr *sa);
 /* Writes a serialized stanza to this worker's component for domain.
  * -1 when this worker has none. */
 int component_write(struct worker *w, const char *domain, const char *data, size_t len);
+/* After a reload: close components whose domain (or secret) is gone. */
+void component_reconfigure(struct worker *w);
 /* Closes every component stream (graceful stop). */
 void component_shutdown(struct worker *w);
 

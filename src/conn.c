@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -260,6 +261,7 @@ conn_write(struct conn *c, const char *data, size_t len)
 	}
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_xml(c, "SEND", data, len);
+	stats_add(ST_BYTES_OUT, len);
 	if (evbuffer_add(out, data, len) == -1) {
 		conn_abort(c, "out of memory");
 		return -1;
@@ -477,6 +479,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 		if (n <= 0)
 			break;
+		stats_add(ST_BYTES_IN, (uint64_t)n);
 		if (log_enabled(LOG_LVL_DEBUG))
 			log_xml(c, "RECV", buf, (size_t)n);
 		r = xml_stream_feed(c->xs, buf, (size_t)n, &consumed);

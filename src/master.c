@@ -39,6 +39,7 @@ struct worker_slot {
 	time_t respawn_at;		/* 0: not scheduled */
 	unsigned delay;			/* current backoff */
 	bool ready;
+	pid_t drain_pid;		/* a previous worker of this slot still draining */
 	struct worker_listener *listeners;	/* this slot's SO_REUSEPORT sockets */
 	size_t n_listeners;
 };
@@ -289,8 +290,13 @@ reap(void)
 		for (i = 0; i < n_slots; i++)
 			if (slots[i].pid == pid)
 				break;
-		if (i == n_slots)
-			continue;	/* a drained worker of an older generation */
+		if (i == n_slots) {
+			/* a surplus worker that finished draining */
+			for (i = 0; i < MAX_WORKERS; i++)
+				if (slots[i].drain_pid == pid)
+					slots[i].drain_pid = 0;
+			continue;
+		}
 		slots[i].pid = 0;
 		slots[i].ready = false;
 		if (got_sigterm)
@@ -329,6 +335,22 @@ read_ready(void)
 	}
 }
 
+static bool
+listen_equal(const struct conf *a, const struct conf *b)
+{
+	size_t i;
+
+	if (a->n_s2s_listen != b->n_s2s_listen || a->n_component_listen != b->n_component_listen)
+		return false;
+	for (i = 0; i < a->n_s2s_listen; i++)
+		if (strcmp(a->s2s_listen[i].text, b->s2s_listen[i].text) != 0)
+			return false;
+	for (i = 0; i < a->n_component_listen; i++)
+		if (strcmp(a->component_listen[i].text, b->component_listen[i].text) != 0)
+			return false;
+	return true;
+}
+
 /* SIGHUP: parse the new config first; keep the old one if it is bad. */
 static void
 reload(void)
@@ -345,37 +367,54 @@ reload(void)
 		notify_status("READY=1\n");
 		return;
 	}
-	/* TODO(issue 5): rebind when listen addresses change, and keep
-	 * validated streams across a reload. For now workers are replaced:
-	 * the old ones close their streams and exit. */
-	if (next->n_s2s_listen != conf->n_s2s_listen || next->n_component_listen != conf->n_component_listen)
+	if (strcmp(next->store, conf->store) != 0) {
+		log_err("reload refused: [server] store changed; that needs a restart");
+		conf_free(next);
+		notify_status("READY=1\n");
+		return;
+	}
+	if (!listen_equal(next, conf))
 		log_warn("reload: changed listen addresses take effect at the next restart");
 	log_set_level(next->log_level);
-	for (i = 0; i < n_slots; i++) {
-		if (slots[i].pid != 0)
-			kill(slots[i].pid, SIGTERM);
-		slots[i].pid = 0;
-		slots[i].ready = false;
-	}
-	/* Workers are separate processes with their own copy: free the old. */
+	/* Workers are separate processes with their own copy: free ours. */
 	conf_free(conf);
 	conf = next;
 	target = conf->workers > n_ipc ? n_ipc : conf->workers;
 	if (target < conf->workers)
 		log_warn("reload: at most %u workers without a restart (twice the count at start)", n_ipc);
-	while (n_slots > target)
-		unbind_slot(&slots[--n_slots]);
+	/* Workers that stay reload the file themselves and keep their
+	 * streams; surplus ones drain (no new connections, exit when their
+	 * streams close); new slots get new workers. */
+	for (i = 0; i < n_slots && i < target; i++)
+		if (slots[i].pid != 0)
+			kill(slots[i].pid, SIGHUP);
+	while (n_slots > target) {
+		struct worker_slot *ws = &slots[--n_slots];
+		if (ws->pid != 0) {
+			log_notice("worker %u (pid %ld) drains: fewer workers configured", n_slots, (long)ws->pid);
+			kill(ws->pid, SIGQUIT);
+			ws->drain_pid = ws->pid;
+		}
+		ws->pid = 0;
+		ws->ready = false;
+		ws->respawn_at = 0;
+		unbind_slot(ws);
+	}
 	while (n_slots < target) {
 		if (bind_slot(&slots[n_slots], err, sizeof(err)) == -1) {
 			log_err("reload: cannot add worker %u: %s", n_slots, err);
 			break;
 		}
+		slots[n_slots].delay = 0;
+		/* The slot's channel and records still belong to a draining
+		 * predecessor: its successor starts once it has exited. */
+		if (slots[n_slots].drain_pid != 0)
+			slots[n_slots].respawn_at = time(NULL) + 1;
+		else
+			spawn(n_slots);
 		n_slots++;
 	}
-	for (i = 0; i < n_slots; i++) {
-		slots[i].delay = 0;
-		spawn(i);
-	}
+	notify_status("READY=1\n");
 }
 
 static void
@@ -390,6 +429,9 @@ stop_all(void)
 	for (i = 0; i < n_slots; i++)
 		if (slots[i].pid != 0)
 			kill(slots[i].pid, SIGTERM);
+	for (i = 0; i < MAX_WORKERS; i++)
+		if (slots[i].drain_pid != 0)
+			kill(slots[i].drain_pid, SIGTERM);
 	for (;;) {
 		alive = 0;
 		for (i = 0; i < n_slots; i++) {
@@ -546,8 +588,12 @@ master_run(struct conf *c, const char *path, bool foreground)
 		}
 		now = time(NULL);
 		for (i = 0; i < n_slots; i++)
-			if (slots[i].pid == 0 && slots[i].respawn_at != 0 && now >= slots[i].respawn_at)
-				spawn(i);
+			if (slots[i].pid == 0 && slots[i].respawn_at != 0 && now >= slots[i].respawn_at) {
+				if (slots[i].drain_pid != 0)
+					slots[i].respawn_at = now + 1;
+				else
+					spawn(i);
+			}
 	}
 	stop_all();
 	rc = 0;

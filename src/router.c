@@ -14,6 +14,7 @@
 #include "log.h"
 #include "router.h"
 #include "s2s.h"
+#include "stats.h"
 #include "store.h"
 #include "util.h"
 #include "worker.h"
@@ -127,6 +128,7 @@ router_bounce(struct worker *w, const char *data, size_t len, const char *error_
 	    xml_node_set_attr(err, NULL, NULL, "type", error_type) == -1 ||
 	    (cond = xml_node_add_child(err, NULL, condition, NS_STANZA_ERRORS)) == NULL)
 		goto out;
+	stats_inc(ST_STANZAS_BOUNCED);
 	strbuf_init(&sb, len + 4096);
 	if (xml_serialize(n, NS_SERVER, &sb) == 0) {
 		log_info("router: %s from %s to %s bounced: %s", n->name, fromdup, todup, condition);
@@ -151,6 +153,7 @@ deliver_local(struct worker *w, const char *from_domain, const char *to_domain,
 
 	if (rc == STORE_OK && router_owner_alive(&r.owner)) {
 		xml_node_free(parsed);
+		stats_inc(ST_STANZAS_ROUTED);
 		if (owner_is_me(w, &r.owner))
 			return component_write(w, to_domain, data, len) == 0 ? 0 :
 			    (router_bounce(w, data, len, "cancel", "service-unavailable"), -1);
@@ -210,6 +213,7 @@ deliver_remote(struct worker *w, const char *from_domain, const char *to_domain,
 		router_bounce(w, data, len, "wait", "resource-constraint");
 		return -1;
 	}
+	stats_inc(ST_STANZAS_QUEUED);
 	if (claimed || owner_is_me(w, &current.owner))
 		s2s_out_kick(w, from_domain, to_domain);
 	else if (ipc_send(w, current.owner.slot, IPC_QUEUE_KICK, from_domain, to_domain, "", 0) == -1)

@@ -33,6 +33,9 @@ void s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote
     const char *local, const char *stream_id, enum verify_verdict verdict,
     const char *condition);
 
+/* After a reload: close inbound streams to domains no longer hosted. */
+void s2s_in_reconfigure(struct worker *w);
+
 /* ---- s2s_out.c ---- */
 /* Sends a serialized stanza (a jabber:server stanza without xmlns on its
  * root) from local to remote; queued until the pair is validated. 0 when
@@ -50,6 +53,8 @@ void s2s_out_kick(struct worker *w, const char *local, const char *remote);
 void s2s_out_resume_queues(struct worker *w);
 /* Expires db:verify requests past their deadline (called every second). */
 void s2s_out_tick(struct worker *w, time_t now);
+/* After a reload: close outbound pairs of domains no longer hosted. */
+void s2s_out_reconfigure(struct worker *w);
 /* Closes every outbound stream (graceful stop). */
 void s2s_out_shutdown(struct worker *w);
 /* Number of outbound pairs held by this worker. */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "router.h"
 #include "s2s.h"
+#include "stats.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -109,6 +110,7 @@ s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa)
 	}
 	s->c = c;
 	s->opened_at = time(NULL);
+	stats_inc(ST_STREAMS_IN);
 	log_info("s2s in conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
 	/* A peer must open its stream and authenticate in bounded time. */
 	conn_set_timeout(c, w->conf->dialback_timeout);
@@ -291,6 +293,7 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 	p->state = IN_PAIR_PENDING;
 	p->deadline = time(NULL) + (time_t)w->conf->dialback_timeout;
 	in_pair_store(s, p, PAIR_PENDING, "");
+	stats_inc(ST_DIALBACK_ATTEMPTS);
 	log_info("s2s in conn %llu: db:result %s -> %s: asking %s's authoritative server",
 	    (unsigned long long)s->c->id, from, to, from);
 	/* The answer arrives through s2s_in_verify_result(), maybe at once. */
@@ -359,6 +362,7 @@ in_db_verify(struct s2s_in *s, struct xml_node *n)
 		[KEY_VALID] = "valid", [KEY_UNKNOWN] = "no such key", [KEY_EXPIRED] = "key expired",
 		[KEY_MISMATCH] = "key mismatch",
 	};
+	stats_inc(ST_VERIFY_ANSWERED);
 	log_info("s2s in conn %llu: db:verify %s -> %s id %s: %s (key issued by worker %d)",
 	    (unsigned long long)s->c->id, to, from, id, why[verdict], issuer.slot);
 	strbuf_appends(&sb, "<db:verify from='");
@@ -395,6 +399,7 @@ s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,
 	case VERIFY_VALID:
 		p->state = IN_PAIR_VALID;
 		s->n_valid++;
+		stats_inc(ST_DIALBACK_VALID);
 		in_pair_store(s, p, PAIR_VALID, "");
 		log_info("s2s in conn %llu: %s -> %s is now valid", (unsigned long long)c->id, remote, local);
 		conn_printf(c, "<db:result from='%s' to='%s' type='valid'/>", local, remote);
@@ -404,6 +409,7 @@ s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,
 		log_warn("s2s in conn %llu: %s -> %s: authoritative server says the key is invalid",
 		    (unsigned long long)c->id, remote, local);
 		in_pair_store(s, p, PAIR_INVALID, "authoritative server answered invalid");
+		stats_inc(ST_DIALBACK_INVALID);
 		conn_printf(c, "<db:result from='%s' to='%s' type='invalid'/>", local, remote);
 		in_pair_remove(s, p);
 		/* XEP-0220 §2.2.1: the first pair failing closes the stream. */
@@ -414,6 +420,8 @@ s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,
 		log_warn("s2s in conn %llu: %s -> %s: cannot verify: %s", (unsigned long long)c->id, remote,
 		    local, condition != NULL ? condition : "error");
 		in_pair_store(s, p, PAIR_FAILED, condition != NULL ? condition : "error");
+		stats_inc(condition != NULL && strcmp(condition, "remote-server-timeout") == 0 ?
+		    ST_DIALBACK_TIMEOUTS : ST_DIALBACK_ERRORS);
 		in_dialback_error(s, local, remote, condition != NULL ? condition : "remote-server-not-found");
 		in_pair_remove(s, p);
 		break;
@@ -512,6 +520,23 @@ in_stanza(struct conn *c, struct xml_node *n)
 		conn_stream_error(c, "unsupported-stanza-type", NULL);
 	}
 	xml_node_free(n);
+}
+
+void
+s2s_in_reconfigure(struct worker *w)
+{
+	struct conn *c, *next;
+	struct s2s_in *s;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->kind != CONN_S2S_IN || c->closing || c->dead || (s = c->role) == NULL)
+			continue;
+		if (s->to[0] != '\0' && !worker_hosts(w, s->to)) {
+			log_notice("s2s in conn %llu: %s is no longer hosted; closing", (unsigned long long)c->id, s->to);
+			conn_stream_error(c, "host-gone", NULL);
+		}
+	}
 }
 
 static void

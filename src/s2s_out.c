@@ -17,6 +17,7 @@
 #include "ipc.h"
 #include "resolver.h"
 #include "router.h"
+#include "stats.h"
 #include "s2s.h"
 #include "store.h"
 #include "tls.h"
@@ -215,7 +216,8 @@ out_fail_all(struct s2s_out *o, const char *condition)
 		free(v->key);
 		free(v);
 	}
-	if (!o->route_held)
+	/* On shutdown the queue stays in the store for the next start. */
+	if (!o->route_held || strcmp(condition, "system-shutdown") == 0)
 		return;
 	n = out_bounce_queue(o->w, o->local, o->remote, condition);
 	if (n > 0)
@@ -360,6 +362,7 @@ out_connected(struct conn *c)
 
 	if (o == NULL)
 		return;
+	stats_inc(ST_STREAMS_OUT);
 	log_info("s2s out %s -> %s: connected to %s (conn %llu)", o->local, o->remote, c->peer,
 	    (unsigned long long)c->id);
 	out_send_header(o);
@@ -430,6 +433,7 @@ out_send_result(struct s2s_out *o)
 		return;
 	}
 	o->auth = AUTH_PENDING;
+	stats_inc(ST_DIALBACK_ATTEMPTS);
 	conn_printf(o->c, "<db:result from='%s' to='%s'>%s</db:result>", o->local, o->remote, k.key);
 	util_wipe(k.key, sizeof(k.key));
 	log_info("s2s out %s -> %s: db:result sent (stream %s)", o->local, o->remote, o->peer_stream_id);
@@ -573,6 +577,7 @@ out_dialback_result(struct s2s_out *o, struct xml_node *n)
 	if (type != NULL && strcmp(type, "valid") == 0) {
 		o->auth = AUTH_VALID;
 		log_info("s2s out %s -> %s: dialback valid", o->local, o->remote);
+		stats_inc(ST_DIALBACK_VALID);
 		backoff_succeeded(o->remote);
 		out_pair_store(o, PAIR_VALID, "");
 		conn_set_timeout(o->c, o->w->conf->idle_timeout);
@@ -583,6 +588,7 @@ out_dialback_result(struct s2s_out *o, struct xml_node *n)
 	if (type != NULL && strcmp(type, "invalid") == 0) {
 		log_warn("s2s out %s -> %s: dialback invalid (peer rejected our key)", o->local, o->remote);
 		out_pair_store(o, PAIR_INVALID, "peer answered invalid");
+		stats_inc(ST_DIALBACK_INVALID);
 		out_free(o, "internal-server-error");
 	} else {
 		struct xml_node *err = xml_node_child(n, "error", NULL);
@@ -591,6 +597,7 @@ out_dialback_result(struct s2s_out *o, struct xml_node *n)
 		log_warn("s2s out %s -> %s: dialback error from peer: %s", o->local, o->remote,
 		    cond != NULL ? cond->name : "(no condition)");
 		out_pair_store(o, PAIR_FAILED, cond != NULL ? cond->name : "dialback error");
+		stats_inc(ST_DIALBACK_ERRORS);
 		out_free(o, "remote-server-timeout");
 	}
 }
@@ -721,6 +728,7 @@ out_timeout(struct conn *c)
 	}
 	log_warn("s2s out %s -> %s: dialback timed out (state %d)", o->local, o->remote, (int)o->state);
 	out_pair_store(o, PAIR_FAILED, "timeout");
+	stats_inc(ST_DIALBACK_TIMEOUTS);
 	o->auth = AUTH_FAILED;
 	out_free(o, "remote-server-timeout");
 }
@@ -794,8 +802,10 @@ s2s_out_send(struct worker *w, const char *local, const char *remote,
 	int rc;
 
 	/* The hot path: a valid stream with nothing queued before us. */
-	if (o != NULL && o->auth == AUTH_VALID && o->c != NULL && !o->draining && o->route_held)
+	if (o != NULL && o->auth == AUTH_VALID && o->c != NULL && !o->draining && o->route_held) {
+		stats_inc(ST_STANZAS_ROUTED);
 		return conn_write(o->c, data, len);
+	}
 	rc = store_queue_append(w->store, local, remote, data, len, time(NULL), w->conf->queue_max,
 	    &me, &claimed, &current, &seq);
 	if (rc != STORE_OK) {
@@ -804,6 +814,7 @@ s2s_out_send(struct worker *w, const char *local, const char *remote,
 		router_bounce(w, data, len, "wait", "resource-constraint");
 		return -1;
 	}
+	stats_inc(ST_STANZAS_QUEUED);
 	if (!claimed && !(current.owner.slot == w->slot && current.owner.pid == w->pid)) {
 		/* Another worker took the pair meanwhile: it drains the queue. */
 		(void)ipc_send(w, current.owner.slot, IPC_QUEUE_KICK, local, remote, "", 0);
@@ -971,6 +982,20 @@ s2s_out_tick(struct worker *w, time_t now)
 		}
 		if (o->route_held && o->auth != AUTH_VALID)
 			out_expire_queue(o, now);
+	}
+}
+
+void
+s2s_out_reconfigure(struct worker *w)
+{
+	struct s2s_out *o, *next;
+
+	for (o = TAILQ_FIRST(&outs); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, entry);
+		if (!worker_hosts(w, o->local)) {
+			log_notice("s2s out %s -> %s: %s is no longer hosted; closing", o->local, o->remote, o->local);
+			out_free(o, "service-unavailable");
+		}
 	}
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "resolver.h"
 #include "s2s.h"
+#include "stats.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -130,6 +131,11 @@ worker_stop(struct worker *w, const char *why)
 
 	if (w->stopping)
 		return;
+	if (w->draining && w->n_conns == 0) {
+		log_notice("drained");
+		event_base_loopbreak(w->base);
+		return;
+	}
 	w->stopping = true;
 	log_notice("stopping (%s): closing %zu stream(s)", why, w->n_conns);
 	for (i = 0; i < w->n_listeners; i++)
@@ -156,6 +162,60 @@ worker_stop(struct worker *w, const char *why)
 	}
 }
 
+/* SIGHUP: the master has checked the new file; load it here too, swap it
+ * in, and close what the new configuration no longer allows. Streams of
+ * domains that stay are kept. */
+static void
+worker_reload(struct worker *w)
+{
+	char err[1024];
+	struct conf *next = conf_load(w->conf->path, err, sizeof(err));
+	struct tls_contexts *tls;
+
+	if (next == NULL) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (strcmp(next->store, w->conf->store) != 0) {
+		log_err("reload: [server] store changed; that needs a restart");
+		conf_free(next);
+		return;
+	}
+	if ((tls = tls_contexts_new(next, err, sizeof(err))) == NULL) {
+		log_err("reload failed (TLS), keeping the running configuration: %s", err);
+		conf_free(next);
+		return;
+	}
+	/* Live TLS sessions keep their own reference to their context. */
+	tls_contexts_free(w->tls);
+	w->tls = tls;
+	conf_free(w->conf);
+	w->conf = next;
+	log_set_level(next->log_level);
+	s2s_in_reconfigure(w);
+	s2s_out_reconfigure(w);
+	component_reconfigure(w);
+	log_notice("configuration reloaded: %zu domain(s)", next->n_domains);
+}
+
+/* SIGQUIT: stop accepting, keep serving existing streams, exit once the
+ * last one has closed (idle_timeout). Used for surplus workers on reload. */
+static void
+worker_drain(struct worker *w)
+{
+	size_t i;
+
+	if (w->draining || w->stopping)
+		return;
+	w->draining = true;
+	log_notice("draining: no new connections; exiting when %zu stream(s) have closed", w->n_conns);
+	for (i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].lev != NULL) {
+			evconnlistener_free(w->listeners[i].lev);
+			w->listeners[i].lev = NULL;
+		}
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -170,8 +230,14 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		if (log_reopen() == -1)
 			log_warn("cannot reopen the log: %s", strerror(errno));
 		break;
+	case SIGHUP:
+		worker_reload(w);
+		break;
+	case SIGQUIT:
+		worker_drain(w);
+		break;
 	default:
-		break;	/* SIGHUP: the master reloads by replacing workers */
+		break;
 	}
 }
 
@@ -213,6 +279,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	s2s_out_tick(w, now);
 	send_keepalives(w);
+	stats_flush(w->store, w->slot);
 	/* One worker sweeps expired keys for everyone. */
 	if (w->slot == 0 && now - last_purge >= KEY_PURGE_INTERVAL) {
 		last_purge = now;
@@ -232,7 +299,7 @@ add_signal(struct worker *w, int sig)
 }
 
 void
-worker_main(int slot, const struct conf *conf, const char *secret_digest,
+worker_main(int slot, struct conf *conf, const char *secret_digest,
     struct worker_listener *listeners, size_t n_listeners, int ready_fd,
     struct ipc_channel *ipc, unsigned n_ipc)
 {
@@ -282,6 +349,7 @@ worker_main(int slot, const struct conf *conf, const char *secret_digest,
 	w->ev_sigint = add_signal(w, SIGINT);
 	w->ev_sighup = add_signal(w, SIGHUP);
 	w->ev_sigusr1 = add_signal(w, SIGUSR1);
+	w->ev_sigquit = add_signal(w, SIGQUIT);
 	if ((w->ev_accept_resume = evtimer_new(w->base, accept_resume_cb, w)) == NULL)
 		fatalx("out of memory");
 	if ((tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w)) == NULL ||
@@ -311,6 +379,7 @@ worker_main(int slot, const struct conf *conf, const char *secret_digest,
 	event_base_dispatch(w->base);
 
 	log_notice("exiting");
+	stats_flush(w->store, w->slot);
 	s2s_out_shutdown(w);
 	while (!TAILQ_EMPTY(&w->conns))
 		conn_abort(TAILQ_FIRST(&w->conns), "exit");
@@ -321,6 +390,8 @@ worker_main(int slot, const struct conf *conf, const char *secret_digest,
 	event_free(w->ev_sigint);
 	event_free(w->ev_sighup);
 	event_free(w->ev_sigusr1);
+	event_free(w->ev_sigquit);
+	conf_free(w->conf);
 	event_free(w->ev_accept_resume);
 	event_free(w->ev_tick);
 	if (w->ev_stop_check != NULL)

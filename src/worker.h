@@ -28,7 +28,7 @@ struct worker_listener {
 struct worker {
 	int slot;			/* 0..workers-1 */
 	pid_t pid;
-	const struct conf *conf;
+	struct conf *conf;		/* replaced on SIGHUP */
 	char secret_digest[DIALBACK_SECRET_HEX + 1];
 	struct event_base *base;
 	struct store *store;
@@ -36,7 +36,7 @@ struct worker {
 	struct tls_contexts *tls;
 	struct worker_listener *listeners;
 	size_t n_listeners;
-	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1;
+	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigusr1, *ev_sigquit;
 	struct event *ev_tick;		/* 1 s housekeeping timer */
 	struct event *ev_accept_resume;	/* re-enable accepting after EMFILE */
 	struct event *ev_stop_check;	/* while stopping: exit when no streams are left */
@@ -44,12 +44,13 @@ struct worker {
 	size_t n_conns;
 	uint64_t next_conn_id;
 	bool stopping;
+	bool draining;			/* SIGQUIT: no new connections, exit when idle */
 };
 
 /* Runs a worker until it is told to stop; never returns. It writes one
  * byte to ready_fd once it accepts connections (then closes it). */
 struct ipc_channel;
-void worker_main(int slot, const struct conf *conf, const char *secret_digest,
+void worker_main(int slot, struct conf *conf, const char *secret_digest,
     struct worker_listener *listeners, size_t n_listeners, int ready_fd,
     struct ipc_channel *ipc, unsigned n_ipc)
     __attribute__((noreturn));

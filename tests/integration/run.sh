@@ -465,6 +465,40 @@ if want prosody_component; then
 	stop_pid "$DBD_PID_d1"
 fi
 
+# Reload: workers 2 -> 4 -> 1 while a federated stream carries traffic.
+if want reload; then
+	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" || fail reload_setup "d1 did not start"
+	dbd_start d2 d2.test 127.0.0.11 off 2 "component_secret = s2" || fail reload_setup "d2 did not start"
+	ip netns exec "$NS" $XMPP component --host 127.0.0.11 --port 5347 --domain d2.test --secret s2 \
+	    --echo-count 100000 --timeout 60 >"$WORK/echo-reload.log" 2>&1 &
+	ECHO=$!; PIDS+=("$ECHO")
+	sleep 0.5
+	comp 127.0.0.10 d1.test s1 --to u@d2.test --count 200 --interval 0.02 --timeout 40 >"$WORK/reload-send.log" &
+	SENDER=$!
+	sleep 1
+	sed -i 's/^workers = 2/workers = 4/' "$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	sleep 1
+	n4="$(worker_pids "$DBD_PID_d1" | wc -l)"
+	sed -i 's/^workers = 4/workers = 1/' "$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	wait "$SENDER"; rc=$?
+	live="$(grep -c "worker [0-9] (pid [0-9]*) drains" "$WORK/d1/log")"
+	if [ "$rc" = 0 ] && [ "$n4" -ge 4 ] && [ "$live" = 3 ] && grep -q "OK u@d2.test 200 in order" "$WORK/reload-send.log"; then
+		pass reload_workers_2_4_1_no_stanza_lost
+	else
+		fail reload_workers_2_4_1_no_stanza_lost "rc=$rc workers after 4: $n4, drained: $live; $(tail -3 "$WORK/reload-send.log")"
+	fi
+	if ! grep -q "d1.test -> d2.test: closed" "$WORK/d1/log"; then
+		pass reload_federated_stream_stays_up
+	else
+		fail reload_federated_stream_stays_up "$(grep "d1.test -> d2.test: closed" "$WORK/d1/log")"
+	fi
+	stop_pid "$ECHO"
+	stop_pid "$DBD_PID_d1"
+	stop_pid "$DBD_PID_d2"
+fi
+
 # Process control: kill -9 of a worker, SIGHUP with a broken config,
 # SIGTERM closing streams.
 if want signals; then

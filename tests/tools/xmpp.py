@@ -330,9 +330,11 @@ def component(a):
     got = {t: [] for t in targets}
     for raw in a.raw or []:
         s.send(raw)
-    for t in targets:
-        for i in range(a.count):
+    for i in range(a.count):
+        for t in targets:
             s.send("<message from='%s' to='%s' id='m%d' type='chat'><body>%d</body></message>" % (me, t, i, i))
+        if a.interval:
+            time.sleep(a.interval)
     echoed = 0
     errors = 0
     end = time.monotonic() + a.timeout
@@ -434,6 +436,7 @@ def main():
     ap.add_argument("--raw", action="append")
     ap.add_argument("--body", default="hello")
     ap.add_argument("--hold-file")
+    ap.add_argument("--interval", type=float, default=0)
     ap.add_argument("--answer", default="valid")
     ap.add_argument("--domain")
     ap.add_argument("--verify-host")
