@@ -42,6 +42,7 @@
 #define DURATION_MAX	(7U * 86400)	/* no timeout needs more than a week */
 #define LISTEN_TOKEN_MAX 128		/* longest "[v6]:port" we take */
 #define SECTION_MAX	(DOMAIN_MAX + 16)	/* "domain " + a domain name */
+#define PATTERN_MAX	(DOMAIN_MAX + 2)	/* "*." + a domain name */
 
 enum conf_section {
 	SECT_NONE = 0,		/* before the first [section] */
@@ -68,6 +69,7 @@ enum conf_kind {
 	KIND_LOG,		/* "syslog", "stderr" or an absolute path */
 	KIND_TLS,
 	KIND_LISTEN,		/* accumulates into the section's listeners */
+	KIND_ACL,		/* accumulates domain patterns: allow, deny */
 };
 
 struct conf_key {
@@ -117,6 +119,8 @@ static const struct conf_key keys[] = {
 	    1, DURATION_MAX, NULL },
 	{ "key_lifetime", SECT_S2S, KIND_DURATION, C(key_lifetime),
 	    1, DURATION_MAX, NULL },
+	{ "allow", SECT_S2S, KIND_ACL, C(s2s_allow), 0, 0, NULL },
+	{ "deny", SECT_S2S, KIND_ACL, C(s2s_deny), 0, 0, NULL },
 
 	{ "listen", SECT_COMPONENTS, KIND_LISTEN, 0, 0, 0, NULL },
 
@@ -176,6 +180,7 @@ struct conf_parse {
 	struct domain_parse *dom;	/* parallel to c->domains */
 	int *host_line;			/* parallel to c->hosts */
 	size_t cap_domains, cap_hosts, cap_s2s, cap_component;
+	size_t cap_allow, cap_deny;
 	bool component_none;		/* [components] listen = none */
 
 	bool failed;			/* err holds the first error */
@@ -487,6 +492,92 @@ set_listen(struct conf_parse *st, const char *name, const char *value)
 	return 0;
 }
 
+/* Checks and lower-cases one pattern: "*", "*.DOMAIN" or "DOMAIN". */
+static int
+acl_pattern(struct conf_parse *st, const char *name, char *pat)
+{
+	char *dom = pat;
+
+	if (strcmp(pat, "*") == 0)
+		return 0;
+	if (strncmp(pat, "*.", 2) == 0)
+		dom = pat + 2;
+	if (strchr(dom, '*') != NULL) {
+		key_error(st, name, "invalid pattern \"%s\": '*' may only "
+		    "stand alone or begin the pattern as \"*.\"", pat);
+		return -1;
+	}
+	if (*dom == '\0') {
+		key_error(st, name, "invalid pattern \"%s\": no domain after "
+		    "\"*.\"", pat);
+		return -1;
+	}
+	if (!util_domain_valid(dom)) {
+		if (dom == pat)
+			key_error(st, name, "invalid pattern \"%s\": not a "
+			    "valid domain name", pat);
+		else
+			key_error(st, name, "invalid pattern \"%s\": \"%s\" is "
+			    "not a valid domain name", pat, dom);
+		return -1;
+	}
+	ascii_lower(pat);
+	return 0;
+}
+
+/* "a.example *.b.example,c.example": several patterns per value, and the
+ * key may repeat. An empty value adds nothing (conf_print() writes an empty
+ * list that way); a pattern already in the list is dropped. */
+static int
+set_acl(struct conf_parse *st, const struct conf_key *k, const char *value)
+{
+	static const char seps[] = " \t,";
+	char tok[PATTERN_MAX + 1];
+	char **arr_new, ***arr;
+	size_t len, i, *n, *cap;
+
+	if (k->offset == offsetof(struct conf, s2s_allow)) {
+		arr = &st->c->s2s_allow;
+		n = &st->c->n_s2s_allow;
+		cap = &st->cap_allow;
+	} else {
+		arr = &st->c->s2s_deny;
+		n = &st->c->n_s2s_deny;
+		cap = &st->cap_deny;
+	}
+	while (*value != '\0') {
+		value += strspn(value, seps);
+		if ((len = strcspn(value, seps)) == 0)
+			break;
+		if (len >= sizeof(tok)) {
+			key_error(st, k->name, "invalid pattern \"%.*s...\": "
+			    "too long", 40, value);
+			return -1;
+		}
+		memcpy(tok, value, len);
+		tok[len] = '\0';
+		value += len;
+		if (acl_pattern(st, k->name, tok) == -1)
+			return -1;
+		for (i = 0; i < *n; i++)
+			if (strcmp((*arr)[i], tok) == 0)
+				break;
+		if (i < *n)
+			continue;
+		if ((arr_new = grow(*arr, cap, *n, sizeof(**arr))) == NULL) {
+			key_error(st, k->name, "out of memory");
+			return -1;
+		}
+		*arr = arr_new;
+		if (((*arr)[*n] = strdup(tok)) == NULL) {
+			key_error(st, k->name, "out of memory");
+			return -1;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
 static int
 set_key(struct conf_parse *st, const struct conf_key *k, void *base,
     const char *value)
@@ -612,6 +703,8 @@ set_key(struct conf_parse *st, const struct conf_key *k, void *base,
 		return 0;
 	case KIND_LISTEN:
 		return set_listen(st, k->name, value);
+	case KIND_ACL:
+		return set_acl(st, k, value);
 	}
 	key_error(st, k->name, "internal error: unhandled key kind");
 	return -1;
@@ -835,7 +928,7 @@ conf_handler(void *user, const char *section, const char *name,
 		base = st->c;
 	}
 	/* a typo'd duplicate silently overriding is worse than an error */
-	if (k->kind != KIND_LISTEN && *line != 0) {
+	if (k->kind != KIND_LISTEN && k->kind != KIND_ACL && *line != 0) {
 		key_error(st, name, "given twice (first at line %d)%s", *line,
 		    st->indented ? "; an indented line continues the value "
 		    "of the line before it" : "");
@@ -1140,6 +1233,12 @@ conf_free(struct conf *c)
 	free(c->secret_file);
 	free(c->log);
 	free(c->s2s_listen);
+	for (i = 0; i < c->n_s2s_allow; i++)
+		free(c->s2s_allow[i]);
+	free(c->s2s_allow);
+	for (i = 0; i < c->n_s2s_deny; i++)
+		free(c->s2s_deny[i]);
+	free(c->s2s_deny);
 	free(c->component_listen);
 	free(c->tls_certificate);
 	free(c->tls_key);
@@ -1196,6 +1295,47 @@ conf_host_find(const struct conf *c, const char *domain)
 	    find_host);
 }
 
+/* Whether domain, dlen bytes long, matches one of the n patterns. */
+static bool
+acl_match(char *const *pats, size_t n, const char *domain, size_t dlen)
+{
+	const char *p;
+	size_t i, plen;
+
+	for (i = 0; i < n; i++) {
+		p = pats[i];
+		if (p[0] == '*' && p[1] == '\0')
+			return true;
+		if (p[0] == '*') {
+			/* ".example.org" must end the domain and something
+			 * must come before it: the apex itself is no match */
+			p++;
+			plen = strlen(p);
+			if (dlen > plen &&
+			    ascii_casecmp(domain + dlen - plen, p) == 0)
+				return true;
+		} else if (ascii_casecmp(domain, p) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool
+conf_remote_allowed(const struct conf *c, const char *domain)
+{
+	size_t dlen;
+
+	if (c == NULL || domain == NULL || !util_domain_valid(domain))
+		return false;
+	if (conf_domain_find(c, domain) != NULL)
+		return true;
+	dlen = strlen(domain);
+	if (acl_match(c->s2s_deny, c->n_s2s_deny, domain, dlen))
+		return false;
+	return c->n_s2s_allow == 0 ||
+	    acl_match(c->s2s_allow, c->n_s2s_allow, domain, dlen);
+}
+
 /* ---- printing ------------------------------------------------------------ */
 
 static void
@@ -1215,6 +1355,26 @@ print_listen(const struct conf *c, const struct conf_key *k, FILE *out)
 		fprintf(out, "%s = none\n", k->name);
 	for (i = 0; i < n; i++)
 		fprintf(out, "%s = %s\n", k->name, l[i].text);
+}
+
+/* One line per pattern, like listen; "key =" for an empty list. */
+static void
+print_acl(const struct conf *c, const struct conf_key *k, FILE *out)
+{
+	char *const *arr;
+	size_t i, n;
+
+	if (k->offset == offsetof(struct conf, s2s_allow)) {
+		arr = c->s2s_allow;
+		n = c->n_s2s_allow;
+	} else {
+		arr = c->s2s_deny;
+		n = c->n_s2s_deny;
+	}
+	if (n == 0)
+		fprintf(out, "%s =\n", k->name);
+	for (i = 0; i < n; i++)
+		fprintf(out, "%s = %s\n", k->name, arr[i]);
 }
 
 static void
@@ -1266,6 +1426,9 @@ print_key(const struct conf *c, const struct conf_key *k, const void *base,
 		break;
 	case KIND_LISTEN:
 		print_listen(c, k, out);
+		return;
+	case KIND_ACL:
+		print_acl(c, k, out);
 		return;
 	}
 	/* unset optional keys print as "key =", which reads back as unset */

@@ -68,6 +68,12 @@ struct conf {
 	unsigned queue_max;		/* stanzas per pair awaiting dialback, default 1000 */
 	unsigned queue_max_age;		/* seconds a queued stanza may wait, default 60 */
 	unsigned key_lifetime;		/* seconds a dialback key stays verifiable, default 300 */
+	/* remote domain patterns, lower-cased, in file order, no duplicates:
+	 * "example.org", "*.example.org" (strict subdomains only) or "*" */
+	char **s2s_allow;		/* empty: every domain not denied */
+	size_t n_s2s_allow;
+	char **s2s_deny;
+	size_t n_s2s_deny;
 
 	/* [components] */
 	struct conf_listen *component_listen;
@@ -93,6 +99,13 @@ void conf_free(struct conf *c);
 /* Lookups are case-insensitive on the domain. NULL when absent. */
 const struct conf_domain *conf_domain_find(const struct conf *c, const char *name);
 const struct conf_host *conf_host_find(const struct conf *c, const char *domain);
+
+/* Whether [s2s] allow and deny let us exchange stanzas with domain
+ * (compared without regard to ASCII case): false when it matches a deny
+ * pattern, else true when the allow list is empty or it matches an allow
+ * pattern. A hosted domain ([domain NAME]) is always allowed; NULL, or a
+ * name util_domain_valid() refuses, never is. */
+bool conf_remote_allowed(const struct conf *c, const char *domain);
 
 /* Writes the effective configuration, every key with its value, as INI
  * (secrets shown as "<set>", unset keys as "key ="), domains and hosts

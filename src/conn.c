@@ -133,7 +133,8 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 	}
 	c->last_read_ms = c->last_write_ms = util_now_mono_ms();
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	w->n_conns++;
+	if (++w->n_conns > w->conns_high)
+		w->conns_high = w->n_conns;
 	return c;
 }
 

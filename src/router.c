@@ -233,6 +233,11 @@ router_send(struct worker *w, const char *from_domain, const char *to_domain,
 		    from_domain, to_domain);
 		return -1;
 	}
+	if (!conf_remote_allowed(w->conf, to_domain)) {
+		log_info("router: %s -> %s refused by [s2s] allow/deny", from_domain, to_domain);
+		router_bounce(w, data, len, "cancel", "policy-violation");
+		return -1;
+	}
 	return deliver_remote(w, from_domain, to_domain, data, len);
 }
 

@@ -27,9 +27,10 @@
 
 enum in_pair_state { IN_PAIR_PENDING, IN_PAIR_VALID };
 
+/* Domains are allocated to their length: an idle stream must stay small. */
 struct in_pair {
-	char remote[DOMAIN_MAX + 1];	/* the originating (sender) domain */
-	char local[DOMAIN_MAX + 1];	/* our hosted (target) domain */
+	char *remote;			/* the originating (sender) domain */
+	char *local;			/* our hosted (target) domain */
 	enum in_pair_state state;
 	time_t deadline;		/* for a pending pair */
 };
@@ -42,8 +43,8 @@ struct s2s_in {
 	bool version1;
 	bool opened;			/* peer header seen, ours sent */
 	bool starttls;			/* <proceed/> sent, handshake pending */
-	struct in_pair pairs[IN_MAX_PAIRS];
-	size_t n_pairs;
+	struct in_pair *pairs;		/* grown on demand, at most IN_MAX_PAIRS */
+	size_t n_pairs, cap_pairs;
 	size_t n_valid;
 	time_t opened_at;
 };
@@ -69,6 +70,8 @@ in_pair_remove(struct s2s_in *s, struct in_pair *p)
 
 	if (p->state == IN_PAIR_VALID)
 		s->n_valid--;
+	free(p->remote);
+	free(p->local);
 	memmove(&s->pairs[i], &s->pairs[i + 1], (s->n_pairs - i - 1) * sizeof(s->pairs[0]));
 	s->n_pairs--;
 }
@@ -214,6 +217,12 @@ in_stream_start(struct conn *c, const struct xml_node *hdr)
 	}
 	util_strlcpy(s->to, to != NULL ? to : "", sizeof(s->to));
 	in_send_header(s, s->to);
+	if (s->from[0] != '\0' && !conf_remote_allowed(w->conf, s->from)) {
+		log_info("s2s in conn %llu %s: %s is not allowed to federate ([s2s] allow/deny)",
+		    (unsigned long long)c->id, c->peer, s->from);
+		conn_stream_error(c, "policy-violation", "this server does not federate with your domain");
+		return;
+	}
 	log_info("s2s in conn %llu %s: stream %s -> %s%s%s", (unsigned long long)c->id, c->peer,
 	    s->from[0] != '\0' ? s->from : "?", s->to[0] != '\0' ? s->to : "?",
 	    s->version1 ? "" : " (legacy, no version)", c->tls ? " over TLS" : "");
@@ -255,6 +264,12 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 		in_dialback_error(s, to, from, "item-not-found");
 		return;
 	}
+	if (!conf_remote_allowed(w->conf, from)) {
+		log_info("s2s in conn %llu: db:result %s -> %s: not allowed ([s2s] allow/deny)",
+		    (unsigned long long)s->c->id, from, to);
+		in_dialback_error(s, to, from, "forbidden");
+		return;
+	}
 	if (w->conf->tls == TLS_MODE_REQUIRED && !s->c->tls) {
 		log_info("s2s in conn %llu: db:result %s -> %s without TLS; refused", (unsigned long long)s->c->id,
 		    from, to);
@@ -286,10 +301,26 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 		in_dialback_error(s, to, from, "not-acceptable");
 		return;
 	}
-	p = &s->pairs[s->n_pairs++];
+	if (s->n_pairs == s->cap_pairs) {
+		size_t cap = s->cap_pairs == 0 ? 2 : s->cap_pairs * 2;
+		struct in_pair *grown = reallocarray(s->pairs, cap, sizeof(*grown));
+		if (grown == NULL) {
+			free(key);
+			in_dialback_error(s, to, from, "resource-constraint");
+			return;
+		}
+		s->pairs = grown;
+		s->cap_pairs = cap;
+	}
+	p = &s->pairs[s->n_pairs];
 	memset(p, 0, sizeof(*p));
-	util_strlcpy(p->remote, from, sizeof(p->remote));
-	util_strlcpy(p->local, to, sizeof(p->local));
+	if ((p->remote = strdup(from)) == NULL || (p->local = strdup(to)) == NULL) {
+		free(p->remote);
+		free(key);
+		in_dialback_error(s, to, from, "resource-constraint");
+		return;
+	}
+	s->n_pairs++;
 	p->state = IN_PAIR_PENDING;
 	p->deadline = time(NULL) + (time_t)w->conf->dialback_timeout;
 	in_pair_store(s, p, PAIR_PENDING, "");
@@ -535,6 +566,15 @@ s2s_in_reconfigure(struct worker *w)
 		if (s->to[0] != '\0' && !worker_hosts(w, s->to)) {
 			log_notice("s2s in conn %llu: %s is no longer hosted; closing", (unsigned long long)c->id, s->to);
 			conn_stream_error(c, "host-gone", NULL);
+			continue;
+		}
+		for (size_t i = 0; i < s->n_pairs; i++) {
+			if (conf_remote_allowed(w->conf, s->pairs[i].remote))
+				continue;
+			log_notice("s2s in conn %llu: %s is no longer allowed; closing", (unsigned long long)c->id,
+			    s->pairs[i].remote);
+			conn_stream_error(c, "policy-violation", "federation with your domain was turned off");
+			break;
 		}
 	}
 }
@@ -599,6 +639,11 @@ in_free(struct conn *c, const char *reason)
 		if (store_pair_delete(c->w->store, s->pairs[i].local, s->pairs[i].remote, PAIR_IN) == STORE_ERROR)
 			log_warn("s2s in conn %llu: cannot clear pair state", (unsigned long long)c->id);
 	log_info("s2s in conn %llu %s: closed (%s)", (unsigned long long)c->id, c->peer, reason);
+	for (i = 0; i < s->n_pairs; i++) {
+		free(s->pairs[i].remote);
+		free(s->pairs[i].local);
+	}
+	free(s->pairs);
 	c->role = NULL;
 	free(s);
 }

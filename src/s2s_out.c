@@ -179,8 +179,8 @@ bounce_one(const struct store_queued *q, void *arg)
 
 	/* A stanza refused as invalid (XEP-0220 §2.1.1) comes back as
 	 * internal-server-error, anything else as remote-server-timeout. */
-	router_bounce(b->w, q->data, q->len, strcmp(b->condition, "internal-server-error") == 0 ?
-	    "cancel" : "wait", b->condition);
+	router_bounce(b->w, q->data, q->len, strcmp(b->condition, "remote-server-timeout") == 0 ||
+	    strcmp(b->condition, "resource-constraint") == 0 ? "wait" : "cancel", b->condition);
 	b->n++;
 	return 0;
 }
@@ -995,6 +995,9 @@ s2s_out_reconfigure(struct worker *w)
 		if (!worker_hosts(w, o->local)) {
 			log_notice("s2s out %s -> %s: %s is no longer hosted; closing", o->local, o->remote, o->local);
 			out_free(o, "service-unavailable");
+		} else if (!conf_remote_allowed(w->conf, o->remote)) {
+			log_notice("s2s out %s -> %s: %s is no longer allowed; closing", o->local, o->remote, o->remote);
+			out_free(o, "policy-violation");
 		}
 	}
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #define WORKER_STOP_GRACE	5	/* seconds to flush streams on stop */
 #define ACCEPT_PAUSE_MS		500	/* back off when out of file descriptors */
 #define KEY_PURGE_INTERVAL	60	/* seconds between expired-key sweeps */
+#define MEM_TRIM_DROP		256	/* connections gone before the heap is trimmed */
 
 static struct worker the_worker;
 
@@ -279,6 +281,12 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	s2s_out_tick(w, now);
 	send_keepalives(w);
+	/* After a burst of connections has gone (a flood, a reconnect storm),
+	 * give the freed heap back to the system instead of keeping the peak. */
+	if (w->n_conns + MEM_TRIM_DROP < w->conns_high) {
+		malloc_trim(0);
+		w->conns_high = w->n_conns;
+	}
 	stats_flush(w->store, w->slot);
 	/* One worker sweeps expired keys for everyone. */
 	if (w->slot == 0 && now - last_purge >= KEY_PURGE_INTERVAL) {

@@ -42,6 +42,7 @@ struct worker {
 	struct event *ev_stop_check;	/* while stopping: exit when no streams are left */
 	TAILQ_HEAD(, conn) conns;	/* every live connection */
 	size_t n_conns;
+	size_t conns_high;		/* most connections since memory was last trimmed */
 	uint64_t next_conn_id;
 	bool stopping;
 	bool draining;			/* SIGQUIT: no new connections, exit when idle */

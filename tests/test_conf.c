@@ -206,6 +206,10 @@ test_minimal_defaults(void)
 	CU_ASSERT_EQUAL(c->queue_max, 1000);
 	CU_ASSERT_EQUAL(c->queue_max_age, 60);
 	CU_ASSERT_EQUAL(c->key_lifetime, 300);
+	CU_ASSERT_EQUAL(c->n_s2s_allow, 0);
+	CU_ASSERT_PTR_NULL(c->s2s_allow);
+	CU_ASSERT_EQUAL(c->n_s2s_deny, 0);
+	CU_ASSERT_PTR_NULL(c->s2s_deny);
 
 	CU_ASSERT_EQUAL_FATAL(c->n_component_listen, 1);
 	CU_ASSERT_STRING_EQUAL(c->component_listen[0].text, "127.0.0.1:5347");
@@ -256,6 +260,8 @@ test_every_key(void)
 	    "queue_max = 7\n"
 	    "queue_max_age = 90s\n"
 	    "key_lifetime = 1d   ; inline comment\n"
+	    "allow = a.example\n"
+	    "deny = *.a.example\n"
 	    "[components]\n"
 	    "listen = [::1]\n"
 	    "[tls]\n"
@@ -294,6 +300,10 @@ test_every_key(void)
 	CU_ASSERT_EQUAL(c->queue_max, 7);
 	CU_ASSERT_EQUAL(c->queue_max_age, 90);
 	CU_ASSERT_EQUAL(c->key_lifetime, 86400);
+	CU_ASSERT_EQUAL_FATAL(c->n_s2s_allow, 1);
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[0], "a.example");
+	CU_ASSERT_EQUAL_FATAL(c->n_s2s_deny, 1);
+	CU_ASSERT_STRING_EQUAL(c->s2s_deny[0], "*.a.example");
 	CU_ASSERT_EQUAL_FATAL(c->n_component_listen, 1);
 	CU_ASSERT_STRING_EQUAL(c->component_listen[0].text, "[::1]:5347");
 	CU_ASSERT_STRING_EQUAL(c->tls_certificate, cert_path);
@@ -375,6 +385,68 @@ test_listen_lists(void)
 
 	CU_ASSERT_EQUAL_FATAL(c->n_component_listen, 1);
 	CU_ASSERT_STRING_EQUAL(c->component_listen[0].text, "*:6000");
+	conf_free(c);
+}
+
+/* allow and deny: several patterns per value, repeated keys and indented
+ * continuation lines accumulate, lower-cased, a repeated pattern dropped. */
+static void
+test_acl_lists(void)
+{
+	char err[1024] = "";
+	char *out;
+	struct conf *c = load_text(
+	    "[s2s]\n"
+	    "allow = Example.ORG *.Friends.Example,partner.example\n"
+	    "allow =\n"				/* adds nothing */
+	    "deny = spam.friends.example\n"
+	    "allow = , *.friends.example ,, EXAMPLE.org\n"
+	    "allow = x_y.example\n"
+	    "   z-1.example\n"			/* continuation line */
+	    "deny = *\n"
+	    "deny = *\n"
+	    "[domain example.net]\n", NULL, err, sizeof(err));
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL_FATAL(c->n_s2s_allow, 5);
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[0], "example.org");
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[1], "*.friends.example");
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[2], "partner.example");
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[3], "x_y.example");
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[4], "z-1.example");
+	CU_ASSERT_EQUAL_FATAL(c->n_s2s_deny, 2);
+	CU_ASSERT_STRING_EQUAL(c->s2s_deny[0], "spam.friends.example");
+	CU_ASSERT_STRING_EQUAL(c->s2s_deny[1], "*");
+	out = print_to_string(c);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nallow = example.org\n"
+	    "allow = *.friends.example\nallow = partner.example\n"
+	    "allow = x_y.example\nallow = z-1.example\n"
+	    "deny = spam.friends.example\ndeny = *\n"));
+	free(out);
+	conf_free(c);
+
+	/* empty values only: both lists stay empty, and print as "key =" */
+	c = load_text("[s2s]\nallow =\ndeny = ,\n[domain example.net]\n",
+	    NULL, err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->n_s2s_allow, 0);
+	CU_ASSERT_EQUAL(c->n_s2s_deny, 0);
+	out = print_to_string(c);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nallow =\ndeny =\n"));
+	free(out);
+	conf_free(c);
+
+	/* many patterns: the lists grow */
+	c = load_text("[s2s]\n"
+	    "allow = a1.example a2.example a3.example a4.example a5.example\n"
+	    "allow = a6.example a7.example a8.example a9.example\n"
+	    "[domain example.net]\n", NULL, err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL_FATAL(c->n_s2s_allow, 9);
+	CU_ASSERT_STRING_EQUAL(c->s2s_allow[8], "a9.example");
 	conf_free(c);
 }
 
@@ -466,6 +538,120 @@ test_find(void)
 	CU_ASSERT_PTR_NULL(conf_host_find(c, "aa.example"));
 	conf_free(c);
 	free(text);
+}
+
+/* conf_remote_allowed() for the configuration text, on each domain. */
+static struct conf *
+acl_conf(const char *s2s)
+{
+	char err[1024] = "", text[1024];
+	struct conf *c;
+
+	snprintf(text, sizeof(text), "[s2s]\n%s[domain hosted.example]\n"
+	    "[domain Other.Hosted]\n", s2s);
+	c = load_text(text, NULL, err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	return c;
+}
+
+static void
+test_remote_allowed(void)
+{
+	struct conf *c;
+
+	/* no lists: every valid domain; nothing invalid */
+	c = acl_conf("");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "example.org"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "a.b.example.org"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "localhost"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "hosted.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, ""));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "bad..example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "example.org."));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "a b.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, NULL));
+	CU_ASSERT_FALSE(conf_remote_allowed(NULL, "example.org"));
+	conf_free(c);
+
+	/* exact patterns cover only themselves; wildcards cover strict
+	 * subdomains at any depth, never the apex or a look-alike */
+	c = acl_conf("allow = example.org *.Friends.Example\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "example.org"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "EXAMPLE.Org"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "a.example.org"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "example.org.evil"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "xexample.org"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "a.friends.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "x.y.friends.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "A.FRIENDS.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "friends.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "Friends.Example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "xfriends.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "a.friends.example.net"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "other.net"));
+	/* hosted domains are never subject to the lists */
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "hosted.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "OTHER.hosted"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "sub.hosted.example"));
+	conf_free(c);
+
+	/* deny wins over allow */
+	c = acl_conf("allow = *.example.net bad.example.org\n"
+	    "deny = evil.example.net, *.evil.example.net\n"
+	    "deny = bad.example.org\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "good.example.net"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "a.good.example.net"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "evil.example.net"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "Evil.Example.Net"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "a.evil.example.net"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "notevil.example.net"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "bad.example.org"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "example.net"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "example.org"));
+	conf_free(c);
+
+	/* an empty allow list: everything not denied */
+	c = acl_conf("deny = spam.example *.spam.example\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "spam.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "x.SPAM.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "ham.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "spam.example.org"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "example"));
+	conf_free(c);
+
+	/* "*" matches everything */
+	c = acl_conf("allow = *\ndeny = blocked.example\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "anything.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "localhost"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "blocked.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "a.blocked.example"));
+	conf_free(c);
+
+	/* deny = *: no remote domain at all, yet hosted domains still talk,
+	 * even when denied by name */
+	c = acl_conf("allow = friend.example\n"
+	    "deny = * hosted.example\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "friend.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "example.org"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "hosted.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "Hosted.Example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "other.hosted"));
+	conf_free(c);
+
+	/* an allow list that leaves the hosted domains out */
+	c = acl_conf("allow = friend.example\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "friend.example"));
+	CU_ASSERT_FALSE(conf_remote_allowed(c, "stranger.example"));
+	CU_ASSERT_TRUE(conf_remote_allowed(c, "hosted.example"));
+	conf_free(c);
 }
 
 /* A BOM, CRLF line ends, ':' instead of '=' and no final newline. */
@@ -664,6 +850,61 @@ test_error_listen(void)
 	/* the default s2s address is taken by components */
 	expect_error("[domain example.org]\n[components]\nlisten = *:5269\n",
 	    0, "[s2s] listen: *:5269 is already a listening address");
+}
+
+static void
+test_error_acl(void)
+{
+	expect_error("[domain example.org]\n[s2s]\nallow = *example.org\n",
+	    3, "[s2s] allow: invalid pattern \"*example.org\": '*' may only "
+	    "stand alone or begin the pattern as \"*.\"");
+	expect_error("[domain example.org]\n[s2s]\nallow = a.*.example\n", 3,
+	    "[s2s] allow: invalid pattern \"a.*.example\": '*' may only "
+	    "stand alone or begin the pattern as \"*.\"");
+	expect_error("[domain example.org]\n[s2s]\ndeny = *.*.example\n", 3,
+	    "[s2s] deny: invalid pattern \"*.*.example\": '*' may only "
+	    "stand alone or begin the pattern as \"*.\"");
+	expect_error("[domain example.org]\n[s2s]\ndeny = **\n", 3,
+	    "[s2s] deny: invalid pattern \"**\": '*' may only stand alone "
+	    "or begin the pattern as \"*.\"");
+	expect_error("[domain example.org]\n[s2s]\nallow = Example.*\n", 3,
+	    "[s2s] allow: invalid pattern \"Example.*\": '*' may only "
+	    "stand alone or begin the pattern as \"*.\"");
+	expect_error("[domain example.org]\n[s2s]\nallow = *.\n", 3,
+	    "[s2s] allow: invalid pattern \"*.\": no domain after \"*.\"");
+	expect_error("[domain example.org]\n[s2s]\nallow = *.Bad..Example\n",
+	    3, "[s2s] allow: invalid pattern \"*.Bad..Example\": "
+	    "\"Bad..Example\" is not a valid domain name");
+	expect_error("[domain example.org]\n[s2s]\nallow = *..example\n", 3,
+	    "[s2s] allow: invalid pattern \"*..example\": \".example\" is "
+	    "not a valid domain name");
+	expect_error("[domain example.org]\n[s2s]\ndeny = bad..example\n", 3,
+	    "[s2s] deny: invalid pattern \"bad..example\": not a valid "
+	    "domain name");
+	expect_error("[domain example.org]\n[s2s]\ndeny = example.org.\n", 3,
+	    "[s2s] deny: invalid pattern \"example.org.\": not a valid "
+	    "domain name");
+	expect_error("[domain example.org]\n[s2s]\ndeny = .example.org\n", 3,
+	    "[s2s] deny: invalid pattern \".example.org\": not a valid "
+	    "domain name");
+	expect_error("[domain example.org]\n[s2s]\nallow = 192.0.2.1:5269\n",
+	    3, "[s2s] allow: invalid pattern \"192.0.2.1:5269\": not a "
+	    "valid domain name");
+	/* the bad pattern among good ones, on a repeated key */
+	expect_error("[domain example.org]\n[s2s]\nallow = a.example\n"
+	    "allow = b.example, c!.example\n", 4,
+	    "[s2s] allow: invalid pattern \"c!.example\": not a valid "
+	    "domain name");
+	/* and on a continuation line */
+	expect_error("[domain example.org]\n[s2s]\ndeny = a.example\n"
+	    "  b.example *x\n", 4,
+	    "[s2s] deny: invalid pattern \"*x\": '*' may only stand alone "
+	    "or begin the pattern as \"*.\"");
+	/* only in [s2s] */
+	expect_error("[domain example.org]\n[components]\nallow = a.example\n",
+	    3, "[components] allow: unknown key");
+	expect_error("[domain example.org]\ndeny = a.example\n", 2,
+	    "[domain example.org] deny: unknown key");
 }
 
 static void
@@ -874,6 +1115,8 @@ test_print_defaults(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nmax_stanza_size = 256K\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nlisten = *:5269\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nlisten = 127.0.0.1:5347\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nkey_lifetime = 300s\nallow =\n"
+	    "deny =\n\n[components]\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ncomponent_secret =\n"));
 	path = write_conf(out);
 	c2 = conf_load(path, err, sizeof(err));
@@ -899,9 +1142,11 @@ test_register(void)
 	TEST_ADD(s, test_every_key);
 	TEST_ADD(s, test_empty_optional);
 	TEST_ADD(s, test_listen_lists);
+	TEST_ADD(s, test_acl_lists);
 	TEST_ADD(s, test_components_none);
 	TEST_ADD(s, test_hosts);
 	TEST_ADD(s, test_find);
+	TEST_ADD(s, test_remote_allowed);
 	TEST_ADD(s, test_file_syntax);
 	TEST_ADD(s, test_tls_required_ok);
 	TEST_ADD(s, test_tls_mode_name);
@@ -909,6 +1154,7 @@ test_register(void)
 	TEST_ADD(s, test_error_domains);
 	TEST_ADD(s, test_error_keys);
 	TEST_ADD(s, test_error_listen);
+	TEST_ADD(s, test_error_acl);
 	TEST_ADD(s, test_error_files);
 	TEST_ADD(s, test_error_hosts);
 	TEST_ADD(s, test_error_file_level);

@@ -30,6 +30,22 @@ d2b.test 127.0.0.11 5269
 p1.test 127.0.0.20 5269
 dead.test 127.0.0.30 5269
 silent.test 127.0.0.31 5269
+silent1.test 127.0.0.31 5269
+silent2.test 127.0.0.31 5269
+silent3.test 127.0.0.31 5269
+silent4.test 127.0.0.31 5269
+silent5.test 127.0.0.31 5269
+silent6.test 127.0.0.31 5269
+silent7.test 127.0.0.31 5269
+silent8.test 127.0.0.31 5269
+silent9.test 127.0.0.31 5269
+silent10.test 127.0.0.31 5269
+silent11.test 127.0.0.31 5269
+silent12.test 127.0.0.31 5269
+silent13.test 127.0.0.31 5269
+silent14.test 127.0.0.31 5269
+silent15.test 127.0.0.31 5269
+silent16.test 127.0.0.31 5269
 fake.test 127.0.0.32 5269
 nosrv.test 127.0.0.33 -
 nosrv-dot.test 127.0.0.33 .
@@ -489,7 +505,8 @@ if want reload; then
 	else
 		fail reload_workers_2_4_1_no_stanza_lost "rc=$rc workers after 4: $n4, drained: $live; $(tail -3 "$WORK/reload-send.log")"
 	fi
-	if ! grep -q "d1.test -> d2.test: closed" "$WORK/d1/log"; then
+	# (a stream opened only to verify d2's key closes by design)
+	if ! grep "d1.test -> d2.test: closed" "$WORK/d1/log" | grep -vq "verification done"; then
 		pass reload_federated_stream_stays_up
 	else
 		fail reload_federated_stream_stays_up "$(grep "d1.test -> d2.test: closed" "$WORK/d1/log")"
@@ -497,6 +514,56 @@ if want reload; then
 	stop_pid "$ECHO"
 	stop_pid "$DBD_PID_d1"
 	stop_pid "$DBD_PID_d2"
+fi
+
+# Access control: [s2s] deny, applied on reload to a live stream, to new
+# streams, and to stanzas from a component.
+if want acl; then
+	dbd_start d1 d1.test 127.0.0.10 off 1 "component_secret = s1" || fail acl_setup "d1 did not start"
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 >"$WORK/acl-auth.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	cat >"$WORK/acl-live.script" <<'S'
+header fake.test d1.test
+expect features
+send <db:result from='fake.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+expect policy-violation
+S
+	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/acl-live.script" --timeout 15 >"$WORK/acl-live.out" 2>&1 &
+	LIVE=$!
+	sleep 1
+	sed -i 's/^\[s2s\]$/[s2s]\ndeny = fake.test *.blocked.test/' "$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	if wait "$LIVE"; then
+		pass acl_reload_closes_denied_stream
+	else
+		fail acl_reload_closes_denied_stream "$(cat "$WORK/acl-live.out")"
+	fi
+	out="$(raw_script aclnew <<'S'
+header fake.test d1.test
+expect policy-violation
+expect CLOSED
+S
+)" && pass acl_denied_header_policy_violation || fail acl_denied_header_policy_violation "$out"
+	out="$(raw_script aclresult <<'S'
+header fake1.test d1.test
+expect features
+send <db:result from='fake.test' to='d1.test'>abcd</db:result>
+expect type="error".*forbidden
+S
+)" && pass acl_denied_db_result_forbidden || fail acl_denied_db_result_forbidden "$out"
+	out="$(comp 127.0.0.10 d1.test s1 --raw "<message from='svc@d1.test' to='u@fake.test' id='acl1'><body>x</body></message>" --timeout 5)"
+	grep -q "ERROR u@fake.test acl1 policy-violation" <<<"$out" && pass acl_denied_outbound_bounced \
+	    || fail acl_denied_outbound_bounced "$out"
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
+# Hostile peers (tests/integration/hostile.sh).
+if want hostile; then
+	. "$HERE/hostile.sh"
+	hostile_suite
 fi
 
 # Process control: kill -9 of a worker, SIGHUP with a broken config,

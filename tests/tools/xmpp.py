@@ -6,7 +6,8 @@
       XEP-0199 ping (or disco#info) to DOMAIN; prints RESULT/ERROR lines,
       exit 0 on an iq result.
   xmpp.py s2s-raw   --host H --port P --script FILE [--timeout S]
-      Speak raw s2s XML: each script line is "send <xml>", "expect <regex>",
+      Speak raw s2s XML: each script line is "send <xml>", "sendhex HEX",
+      "sendrepeat N TEXT", "sendslow DELAY TEXT", "expect <regex>",
       "expect-not <regex> <seconds>", "header FROM TO", "sleep S", "close".
       Exit 0 when every expectation matched.
   xmpp.py component --host H --port P --domain D --secret S [--to JID --count N | --echo-count N]
@@ -161,6 +162,27 @@ def s2s_raw(a):
             s.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
                    "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
                    "from='%s' to='%s' version='1.0'>" % (frm, to))
+        elif verb == "sendhex":
+            s.send(bytes.fromhex(arg))
+        elif verb == "sendrepeat":
+            count, _, text = arg.partition(" ")
+            chunk = text.encode() * 4096
+            left = int(count)
+            try:
+                while left > 0:
+                    n = min(left, 4096)
+                    s.send(chunk[:n * len(text.encode())])
+                    left -= n
+            except OSError:
+                buf.append("CLOSED")
+        elif verb == "sendslow":
+            delay, _, text = arg.partition(" ")
+            try:
+                for ch in text.encode():
+                    s.send(bytes([ch]))
+                    time.sleep(float(delay))
+            except OSError:
+                buf.append("CLOSED")
         elif verb == "sleep":
             time.sleep(float(arg))
         elif verb == "close":
