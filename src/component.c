@@ -176,6 +176,7 @@ component_handshake(struct component *k, struct xml_node *n)
 		return;
 	}
 	k->authed = true;
+	conn_authenticated(k->c);
 	stats_inc(ST_COMPONENTS);
 	conn_write(k->c, "<handshake/>", 12);
 	conn_set_timeout(k->c, 0);

@@ -119,6 +119,13 @@ static const struct conf_key keys[] = {
 	    1, DURATION_MAX, NULL },
 	{ "key_lifetime", SECT_S2S, KIND_DURATION, C(key_lifetime),
 	    1, DURATION_MAX, NULL },
+	{ "max_stanza_size_unauth", SECT_S2S, KIND_SIZE, C(max_stanza_size_unauth),
+	    1000, 16ULL << 20, NULL },
+	{ "max_pending_dialback", SECT_S2S, KIND_UINT, C(max_pending_dialback), 1, 1000, NULL },
+	{ "max_streams_per_ip", SECT_S2S, KIND_UINT, C(max_streams_per_ip), 1, 1000000, NULL },
+	{ "max_new_per_ip", SECT_S2S, KIND_UINT, C(max_new_per_ip), 1, 1000000, NULL },
+	{ "output_buffer_max", SECT_S2S, KIND_SIZE, C(output_buffer_max),
+	    65536, 1ULL << 30, NULL },
 	{ "allow", SECT_S2S, KIND_ACL, C(s2s_allow), 0, 0, NULL },
 	{ "deny", SECT_S2S, KIND_ACL, C(s2s_deny), 0, 0, NULL },
 
@@ -1030,6 +1037,11 @@ set_defaults(struct conf *c)
 	c->queue_max = 1000;
 	c->queue_max_age = 60;
 	c->key_lifetime = 300;
+	c->max_stanza_size_unauth = 10000;
+	c->max_pending_dialback = 16;
+	c->max_streams_per_ip = 64;
+	c->max_new_per_ip = 50;
+	c->output_buffer_max = 4u << 20;
 	if ((c->pidfile = strdup(CONF_DEFAULT_PIDFILE)) == NULL ||
 	    (c->store = strdup(CONF_DEFAULT_STORE)) == NULL ||
 	    (c->secret_file = strdup(CONF_DEFAULT_SECRET)) == NULL ||

@@ -68,6 +68,11 @@ struct conf {
 	unsigned queue_max;		/* stanzas per pair awaiting dialback, default 1000 */
 	unsigned queue_max_age;		/* seconds a queued stanza may wait, default 60 */
 	unsigned key_lifetime;		/* seconds a dialback key stays verifiable, default 300 */
+	size_t max_stanza_size_unauth;	/* bytes before any pair is validated, default 10000 */
+	unsigned max_pending_dialback;	/* db:result being verified per stream, default 16 */
+	unsigned max_streams_per_ip;	/* concurrent inbound streams per address, default 64 */
+	unsigned max_new_per_ip;	/* new inbound connections per second per address, default 50 */
+	size_t output_buffer_max;	/* bytes queued for one peer before it is cut off, default 4M */
 	/* remote domain patterns, lower-cased, in file order, no duplicates:
 	 * "example.org", "*.example.org" (strict subdomains only) or "*" */
 	char **s2s_allow;		/* empty: every domain not denied */

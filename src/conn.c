@@ -116,7 +116,9 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 	c->ops = ops;
 	c->role = role;
 	memset(&lim, 0, sizeof(lim));
-	lim.max_stanza_bytes = w->conf->max_stanza_size;
+	/* Until a pair is validated, only small dialback elements are needed. */
+	lim.max_stanza_bytes = w->conf->max_stanza_size_unauth < w->conf->max_stanza_size ?
+	    w->conf->max_stanza_size_unauth : w->conf->max_stanza_size;
 	lim.max_depth = 64;
 	lim.max_attrs = 64;
 	lim.max_children = 10000;
@@ -254,7 +256,7 @@ conn_write(struct conn *c, const char *data, size_t len)
 	if (c->dead || c->bev == NULL)
 		return -1;
 	out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) + len > CONN_OUTPUT_MAX) {
+	if (evbuffer_get_length(out) + len > c->w->conf->output_buffer_max) {
 		log_warn("conn %llu %s: peer is not reading (%zu bytes pending); closing",
 		    (unsigned long long)c->id, c->peer, evbuffer_get_length(out));
 		conn_abort(c, "output buffer limit");
@@ -377,11 +379,24 @@ conn_free(struct conn *c)
 	c->ops->on_free(c, c->close_reason[0] != '\0' ? c->close_reason : "closed");
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->n_conns--;
+	if (c->ip_counted)
+		iplimit_release(&c->ip);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	xml_stream_free(c->xs);
 	event_free(c->ev_timeout);
 	free(c);
+}
+
+void
+conn_authenticated(struct conn *c)
+{
+	struct xml_stream_limits lim = {
+		c->w->conf->max_stanza_size, 64, 64, 10000, 4096,
+	};
+
+	if (xml_stream_set_limits(c->xs, &lim) == -1)
+		log_warn("conn %llu: cannot raise the stanza limit", (unsigned long long)c->id);
 }
 
 void

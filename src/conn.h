@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
+#include "iplimit.h"
 #include "xmlstream.h"
 
 struct worker;
@@ -50,6 +51,8 @@ struct conn {
 	bool header_sent;		/* our <stream:stream> is out */
 	bool closing;			/* close written; flushing */
 	bool dead;			/* free as soon as not busy */
+	bool ip_counted;		/* holds a slot in iplimit */
+	struct iplimit_key ip;
 	SSL_CTX *tls_ctx;		/* TLS switch requested (conn_start_tls) */
 	bool tls_server;
 	char tls_sni[256];
@@ -60,6 +63,8 @@ struct conn {
 /* Adopts an accepted socket. NULL on failure (fd closed). */
 struct conn *conn_accept(struct worker *w, enum conn_kind kind, int fd,
     const struct sockaddr *sa, const struct conn_ops *ops, void *role);
+/* After the first validated pair: allow full-size stanzas. */
+void conn_authenticated(struct conn *c);
 /* Starts a non-blocking connect; ops->on_connected or on_connect_failed
  * follows. NULL on immediate failure. */
 struct conn *conn_connect(struct worker *w, const struct sockaddr *sa,

@@ -41,6 +41,8 @@ enum col_type {
 	COL_STR,	/* text; "-" when empty in a table */
 	COL_NUM,	/* decimal integer, a JSON number */
 	COL_TIME,	/* epoch seconds: ISO 8601 UTC in a table, a number in JSON */
+	COL_AGE,	/* seconds: "5s", "3m", "2h", "4d" in a table, a number
+			 * in JSON */
 };
 
 struct column {
@@ -110,6 +112,23 @@ table_add(struct table *t, const char *const *vals)
 	t->nrows++;
 }
 
+/* An age in its largest whole unit: "45s", "3m", "2h", "6d". */
+static const char *
+age_text(char *buf, size_t len, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		snprintf(buf, len, "%llds", secs);
+	else if (secs < 60 * 60)
+		snprintf(buf, len, "%lldm", secs / 60);
+	else if (secs < 24 * 60 * 60)
+		snprintf(buf, len, "%lldh", secs / (60 * 60));
+	else
+		snprintf(buf, len, "%lldd", secs / (24 * 60 * 60));
+	return buf;
+}
+
 /* The text a table shows for a cell. */
 static const char *
 cell_text(const struct column *col, const char *cell, char *buf, size_t len)
@@ -117,6 +136,8 @@ cell_text(const struct column *col, const char *cell, char *buf, size_t len)
 	struct tm tm;
 	time_t tv;
 
+	if (col->type == COL_AGE)
+		return age_text(buf, len, strtoll(cell, NULL, 10));
 	if (col->type == COL_TIME) {
 		tv = (time_t)strtoll(cell, NULL, 10);
 		if (gmtime_r(&tv, &tm) == NULL ||
@@ -149,6 +170,12 @@ put_clean(FILE *out, const char *s)
 		putc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
 }
 
+static bool
+right_aligned(const struct column *col)
+{
+	return col->type == COL_NUM || col->type == COL_AGE;
+}
+
 static void
 table_print_text(const struct table *t, FILE *out)
 {
@@ -177,12 +204,12 @@ table_print_text(const struct table *t, FILE *out)
 			    buf, sizeof(buf));
 			w = text_width(s);
 			/* numbers right-aligned, text left-aligned */
-			if (t->cols[c].type == COL_NUM)
+			if (right_aligned(&t->cols[c]))
 				fprintf(out, "%*s", (int)(width[c] - w), "");
 			put_clean(out, s);
 			if (c + 1 == t->ncols)
 				putc('\n', out);
-			else if (t->cols[c].type == COL_NUM)
+			else if (right_aligned(&t->cols[c]))
 				fputs("  ", out);
 			else
 				fprintf(out, "%*s", (int)(width[c] - w + 2), "");
@@ -285,6 +312,7 @@ struct ctx {
 	struct store	*st;
 	bool		 json;
 	bool		 check;		/* readers --check */
+	bool		 prometheus;	/* stats --prometheus */
 	time_t		 now;
 	FILE		*out;
 	struct table	 t;
@@ -302,6 +330,13 @@ unum(char *buf, size_t len, unsigned long long v)
 {
 	snprintf(buf, len, "%llu", v);
 	return buf;
+}
+
+/* Seconds from t to now, 0 for a time in the future. */
+static const char *
+age(char *buf, size_t len, const struct ctx *cx, time_t t)
+{
+	return num(buf, len, t > cx->now ? 0 : (long long)(cx->now - t));
 }
 
 static const char *
@@ -338,7 +373,7 @@ static const struct column key_cols[] = {
 	{ "ISSUED", "issued", COL_TIME },
 	{ "EXPIRES", "expires", COL_TIME },
 	{ "STATE", "state", COL_STR },
-	{ "SLOT", "slot", COL_NUM },
+	{ "WORKER", "slot", COL_NUM },
 	{ "PID", "pid", COL_NUM },
 };
 
@@ -371,7 +406,8 @@ static const struct column pair_cols[] = {
 	{ "REMOTE", "remote", COL_STR },
 	{ "DIR", "dir", COL_STR },
 	{ "STATE", "state", COL_STR },
-	{ "SLOT", "slot", COL_NUM },
+	{ "AGE", "age", COL_AGE },
+	{ "WORKER", "slot", COL_NUM },
 	{ "PID", "pid", COL_NUM },
 	{ "CONN", "conn", COL_NUM },
 	{ "SINCE", "since", COL_TIME },
@@ -383,9 +419,9 @@ static int
 pair_row(const struct store_pair *p, void *arg)
 {
 	struct ctx *cx = arg;
-	char slot[16], pid[16], conn[32], since[32];
+	char a[32], slot[16], pid[16], conn[32], since[32];
 	const char *row[] = { p->local, p->remote, store_pair_dir_name(p->dir),
-	    store_pair_state_name(p->state),
+	    store_pair_state_name(p->state), age(a, sizeof(a), cx, p->since),
 	    num(slot, sizeof(slot), p->owner.slot),
 	    num(pid, sizeof(pid), (long long)p->owner.pid),
 	    unum(conn, sizeof(conn), p->conn_id),
@@ -408,7 +444,7 @@ static const struct column route_cols[] = {
 	{ "KIND", "kind", COL_STR },
 	{ "DOMAIN", "domain", COL_STR },
 	{ "REMOTE", "remote", COL_STR },
-	{ "SLOT", "slot", COL_NUM },
+	{ "WORKER", "slot", COL_NUM },
 	{ "PID", "pid", COL_NUM },
 	{ "SINCE", "since", COL_TIME },
 };
@@ -449,7 +485,7 @@ static const struct column depth_cols[] = {
 	{ "DEPTH", "depth", COL_NUM },
 	{ "BYTES", "bytes", COL_NUM },
 	{ "OLDEST", "oldest", COL_TIME },
-	{ "AGE", "age", COL_NUM },
+	{ "AGE", "age", COL_AGE },
 };
 
 /* Entries of a pair are adjacent in key order: sum until the pair changes. */
@@ -465,13 +501,12 @@ struct depth_acc {
 static void
 depth_flush(struct depth_acc *da)
 {
-	char depth[32], bytes[32], oldest[32], age[32];
-	time_t a = da->cx->now - da->oldest;
+	char depth[32], bytes[32], oldest[32], a[32];
 	const char *row[] = { da->local, da->remote,
 	    unum(depth, sizeof(depth), da->depth),
 	    unum(bytes, sizeof(bytes), da->bytes),
 	    num(oldest, sizeof(oldest), (long long)da->oldest),
-	    num(age, sizeof(age), a < 0 ? 0 : (long long)a) };
+	    age(a, sizeof(a), da->cx, da->oldest) };
 
 	if (da->any)
 		table_add(&da->cx->t, row);
@@ -503,7 +538,7 @@ depth_row(const struct store_queued *q, void *arg)
 static const struct column entry_cols[] = {
 	{ "SEQ", "seq", COL_NUM },
 	{ "QUEUED", "queued", COL_TIME },
-	{ "AGE", "age", COL_NUM },
+	{ "AGE", "age", COL_AGE },
 	{ "SIZE", "size", COL_NUM },
 };
 
@@ -511,11 +546,10 @@ static int
 entry_row(const struct store_queued *q, void *arg)
 {
 	struct ctx *cx = arg;
-	char seq[32], queued[32], age[32], size[32];
-	time_t a = cx->now - q->queued;
+	char seq[32], queued[32], a[32], size[32];
 	const char *row[] = { unum(seq, sizeof(seq), q->seq),
 	    num(queued, sizeof(queued), (long long)q->queued),
-	    num(age, sizeof(age), a < 0 ? 0 : (long long)a),
+	    age(a, sizeof(a), cx, q->queued),
 	    unum(size, sizeof(size), q->len) };
 
 	table_add(&cx->t, row);
@@ -545,66 +579,322 @@ cmd_queue(struct ctx *cx, int argc, char **argv)
 	return finish_table(cx, rc, "queue");
 }
 
-static const struct column stat_cols[] = {
-	{ "NAME", "name", COL_STR },
-	{ "WORKER", "worker", COL_STR },
-	{ "VALUE", "value", COL_NUM },
+/* ---- stats: one row per counter, one column per worker ----------------- */
+
+/* The counters the workers record (src/stats.c), in the order shown, with
+ * the HELP text of the Prometheus form. Other names found in the store
+ * follow them. */
+static const struct counter {
+	const char	*name;
+	const char	*help;
+} counters[] = {
+	{ "streams_in", "Inbound server-to-server streams accepted." },
+	{ "streams_out", "Outbound server-to-server streams connected." },
+	{ "dialback_attempts", "Dialback attempts (db:result sent or "
+	    "received)." },
+	{ "dialback_valid", "Dialback attempts that ended valid." },
+	{ "dialback_invalid", "Dialback attempts that ended invalid." },
+	{ "dialback_errors", "Dialback attempts that ended in an error "
+	    "(authoritative server unreachable, peer error)." },
+	{ "dialback_timeouts", "Dialback attempts that timed out." },
+	{ "verify_answered", "db:verify requests answered as the authoritative "
+	    "server." },
+	{ "stanzas_routed", "Stanzas routed to a valid stream or a "
+	    "component." },
+	{ "stanzas_bounced", "Stanzas returned to their sender with an "
+	    "error." },
+	{ "stanzas_queued", "Stanzas queued for a pair not yet valid." },
+	{ "bytes_in", "Bytes read from server-to-server and component "
+	    "connections." },
+	{ "bytes_out", "Bytes written to server-to-server and component "
+	    "connections." },
+	{ "components", "Components attached (successful handshakes)." },
 };
 
-/* Counters arrive sorted by name, then slot: a total closes each name. */
-struct stat_acc {
-	struct ctx	*cx;
-	char		 name[64];
-	uint64_t	 total;
-	bool		 any;
+/* Every counter record is read before anything is printed: the workers
+ * (the columns) are known only once all are read. */
+struct stat_grid {
+	struct store_stat *recs;
+	size_t		 nrecs, cap;
+	bool		 nomem;
+	const char	**names;	/* rows: counters[], then other names */
+	size_t		 nnames;
+	int		*slots;		/* columns, ascending: master (-1) 1st */
+	size_t		 nslots;
+	uint64_t	*vals;		/* nnames x nslots; 0: none recorded */
 };
+
+static int
+stat_collect(const struct store_stat *s, void *arg)
+{
+	struct stat_grid *g = arg;
+	struct store_stat *recs;
+	size_t cap;
+
+	if (g->nrecs == g->cap) {
+		cap = g->cap == 0 ? 64 : g->cap * 2;
+		if (cap > SIZE_MAX / sizeof(*recs) ||
+		    (recs = realloc(g->recs, cap * sizeof(*recs))) == NULL) {
+			g->nomem = true;
+			return 1;
+		}
+		g->recs = recs;
+		g->cap = cap;
+	}
+	g->recs[g->nrecs++] = *s;
+	return 0;
+}
 
 static void
-stat_total(struct stat_acc *sa)
+stat_grid_free(struct stat_grid *g)
 {
-	char value[32];
-	const char *row[] = { sa->name, "total",
-	    unum(value, sizeof(value), sa->total) };
+	free(g->recs);
+	free(g->names);
+	free(g->slots);
+	free(g->vals);
+}
 
-	if (sa->any)
-		table_add(&sa->cx->t, row);
+/* The row of a counter name, or nnames when there is none yet. */
+static size_t
+stat_row(const struct stat_grid *g, const char *name)
+{
+	size_t r;
+
+	for (r = 0; r < g->nnames; r++)
+		if (strcmp(g->names[r], name) == 0)
+			break;
+	return r;
 }
 
 static int
-stat_row(const struct store_stat *s, void *arg)
+slot_cmp(const void *a, const void *b)
 {
-	struct stat_acc *sa = arg;
-	char worker[16], value[32];
-	const char *row[] = { s->name, worker,
-	    unum(value, sizeof(value), s->value) };
+	int x = *(const int *)a, y = *(const int *)b;
 
-	if (s->slot < 0)
-		snprintf(worker, sizeof(worker), "master");
-	else
-		snprintf(worker, sizeof(worker), "%d", s->slot);
-	if (!sa->any || strcmp(sa->name, s->name) != 0) {
-		stat_total(sa);
-		util_strlcpy(sa->name, s->name, sizeof(sa->name));
-		sa->total = 0;
-		sa->any = true;
+	return (x > y) - (x < y);
+}
+
+/* Rows, columns and the matrix from the records; -1 when out of memory. */
+static int
+stat_grid_build(struct stat_grid *g)
+{
+	size_t i, n = 0;
+	int *col;
+
+	/* +1: calloc(0) may return NULL */
+	if ((g->names = calloc(ARRAY_SIZE(counters) + g->nrecs + 1,
+	    sizeof(*g->names))) == NULL ||
+	    (g->slots = calloc(g->nrecs + 1, sizeof(*g->slots))) == NULL)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(counters); i++)
+		g->names[g->nnames++] = counters[i].name;
+	for (i = 0; i < g->nrecs; i++) {
+		if (stat_row(g, g->recs[i].name) == g->nnames)
+			g->names[g->nnames++] = g->recs[i].name;
+		g->slots[i] = g->recs[i].slot;
 	}
-	sa->total += s->value;
-	table_add(&sa->cx->t, row);
-	return sa->cx->t.nomem;
+	qsort(g->slots, g->nrecs, sizeof(*g->slots), slot_cmp);
+	for (i = 0; i < g->nrecs; i++)
+		if (n == 0 || g->slots[n - 1] != g->slots[i])
+			g->slots[n++] = g->slots[i];
+	g->nslots = n;
+	if ((g->vals = calloc(g->nnames * g->nslots + 1,
+	    sizeof(*g->vals))) == NULL)
+		return -1;
+	for (i = 0; i < g->nrecs; i++) {
+		col = bsearch(&g->recs[i].slot, g->slots, g->nslots,
+		    sizeof(*g->slots), slot_cmp);
+		if (col != NULL)
+			g->vals[stat_row(g, g->recs[i].name) * g->nslots +
+			    (size_t)(col - g->slots)] = g->recs[i].value;
+	}
+	return 0;
+}
+
+/* A counter of one worker (col < nslots) or the sum over all (nslots). */
+static uint64_t
+stat_value(const struct stat_grid *g, size_t row, size_t col)
+{
+	uint64_t v = 0;
+	size_t c;
+
+	if (col < g->nslots)
+		return g->vals[row * g->nslots + col];
+	for (c = 0; c < g->nslots; c++)
+		v += g->vals[row * g->nslots + c];
+	return v;
+}
+
+/* "master" for the master process (slot -1), else the slot number. */
+static const char *
+worker_name(char *buf, size_t len, int slot)
+{
+	if (slot < 0)
+		snprintf(buf, len, "master");
+	else
+		snprintf(buf, len, "%d", slot);
+	return buf;
+}
+
+/* COUNTER, MASTER, W0, W1, ..., TOTAL. */
+static int
+stats_table(struct ctx *cx, const struct stat_grid *g)
+{
+	size_t ncols = g->nslots + 2, r, c;
+	struct column *cols;
+	char (*heads)[16], (*cells)[32];
+	const char **row;
+	int ret = EXIT_FAILURE;
+
+	cols = calloc(ncols, sizeof(*cols));
+	heads = calloc(ncols, sizeof(*heads));
+	cells = calloc(ncols, sizeof(*cells));
+	row = calloc(ncols, sizeof(*row));
+	if (cols == NULL || heads == NULL || cells == NULL || row == NULL) {
+		fprintf(stderr, "%s: stats: out of memory\n", PROGNAME);
+		goto out;
+	}
+	cols[0] = (struct column){ "COUNTER", "counter", COL_STR };
+	for (c = 0; c < g->nslots; c++) {
+		if (g->slots[c] < 0)
+			snprintf(heads[c], sizeof(heads[c]), "MASTER");
+		else
+			snprintf(heads[c], sizeof(heads[c]), "W%d",
+			    g->slots[c]);
+		cols[c + 1] = (struct column){ heads[c], heads[c], COL_NUM };
+	}
+	cols[ncols - 1] = (struct column){ "TOTAL", "total", COL_NUM };
+	table_init(&cx->t, cols, ncols);
+	for (r = 0; r < g->nnames; r++) {
+		row[0] = g->names[r];
+		for (c = 0; c <= g->nslots; c++)
+			row[c + 1] = unum(cells[c + 1], sizeof(cells[c + 1]),
+			    stat_value(g, r, c));
+		table_add(&cx->t, row);
+	}
+	ret = finish_table(cx, STORE_OK, "stats");
+	table_free(&cx->t);
+	table_init(&cx->t, NULL, 0);
+ out:
+	free(cols);
+	free(heads);
+	free(cells);
+	free(row);
+	return ret;
+}
+
+/* {"counter":value,...} of one worker, or of the totals (col nslots). */
+static void
+stats_json_counters(FILE *out, const struct stat_grid *g, size_t col)
+{
+	size_t r;
+
+	putc('{', out);
+	for (r = 0; r < g->nnames; r++) {
+		if (r > 0)
+			putc(',', out);
+		json_string(out, g->names[r]);
+		fprintf(out, ":%llu",
+		    (unsigned long long)stat_value(g, r, col));
+	}
+	putc('}', out);
+}
+
+/* {"workers":{"master":{...},"0":{...},...},"total":{...}} */
+static int
+stats_json(struct ctx *cx, const struct stat_grid *g)
+{
+	char w[16];
+	size_t c;
+
+	fputs("{\n\"workers\":{", cx->out);
+	for (c = 0; c < g->nslots; c++) {
+		fputs(c == 0 ? "\n" : ",\n", cx->out);
+		json_string(cx->out, worker_name(w, sizeof(w), g->slots[c]));
+		putc(':', cx->out);
+		stats_json_counters(cx->out, g, c);
+	}
+	fputs(g->nslots > 0 ? "\n},\n\"total\":" : "},\n\"total\":", cx->out);
+	stats_json_counters(cx->out, g, g->nslots);
+	fputs("\n}\n", cx->out);
+	return EXIT_SUCCESS;
+}
+
+/* A counter name that can be part of a metric name: [A-Za-z_][A-Za-z0-9_]*
+ * (ASCII, whatever the locale). */
+static bool
+metric_name_ok(const char *s)
+{
+	static const char first[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+	static const char rest[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789";
+
+	return *s != '\0' && strchr(first, *s) != NULL &&
+	    s[strspn(s, rest)] == '\0';
+}
+
+/* The Prometheus text format, for node_exporter's textfile collector: per
+ * counter a HELP and a TYPE line, then one sample per worker; "# EOF"
+ * (OpenMetrics) ends it. No total: sum() over the worker label gives it. */
+static int
+stats_prometheus(struct ctx *cx, const struct stat_grid *g)
+{
+	char w[16];
+	size_t r, c;
+
+	for (r = 0; r < g->nnames; r++) {
+		if (!metric_name_ok(g->names[r])) {
+			fprintf(stderr, "%s: stats: counter \"%s\" left out: "
+			    "not usable in a metric name\n", PROGNAME,
+			    g->names[r]);
+			continue;
+		}
+		fprintf(cx->out, "# HELP dialbackd_%s_total ", g->names[r]);
+		if (r < ARRAY_SIZE(counters))
+			fputs(counters[r].help, cx->out);
+		else
+			fprintf(cx->out, "Counter %s of dialbackd.",
+			    g->names[r]);
+		fprintf(cx->out, "\n# TYPE dialbackd_%s_total counter\n",
+		    g->names[r]);
+		for (c = 0; c < g->nslots; c++)
+			fprintf(cx->out, "dialbackd_%s_total{worker=\"%s\"} "
+			    "%llu\n", g->names[r],
+			    worker_name(w, sizeof(w), g->slots[c]),
+			    (unsigned long long)stat_value(g, r, c));
+	}
+	fputs("# EOF\n", cx->out);
+	return EXIT_SUCCESS;
 }
 
 static int
 cmd_stats(struct ctx *cx, int argc, char **argv)
 {
-	struct stat_acc sa;
-	int rc;
+	struct stat_grid g;
+	int rc, ret = EXIT_FAILURE;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.cx = cx;
-	table_init(&cx->t, stat_cols, ARRAY_SIZE(stat_cols));
-	if ((rc = store_stats_foreach(cx->st, stat_row, &sa)) == STORE_OK)
-		stat_total(&sa);
-	return finish_table(cx, rc, "stats");
+	memset(&g, 0, sizeof(g));
+	rc = store_stats_foreach(cx->st, stat_collect, &g);
+	if (rc != STORE_OK) {
+		if (stop_signal == 0)
+			fprintf(stderr, "%s: stats: %s\n", PROGNAME,
+			    store_strerror(rc));
+		goto out;
+	}
+	if (g.nomem || stat_grid_build(&g) == -1) {
+		fprintf(stderr, "%s: stats: out of memory\n", PROGNAME);
+		goto out;
+	}
+	if (cx->prometheus)
+		ret = stats_prometheus(cx, &g);
+	else if (cx->json)
+		ret = stats_json(cx, &g);
+	else
+		ret = stats_table(cx, &g);
+ out:
+	stat_grid_free(&g);
+	return ret;
 }
 
 static const struct column reader_cols[] = {
@@ -789,8 +1079,8 @@ static const struct command {
 	    "which worker owns each component and outbound stream" },
 	{ "queue", "[LOCAL REMOTE]", 0, 2, false, true, true, cmd_queue,
 	    "queue depth per pair, or one pair's entries" },
-	{ "stats", "", 0, 0, false, true, true, cmd_stats,
-	    "counters per worker, with totals" },
+	{ "stats", "[--prometheus]", 0, 0, false, true, true, cmd_stats,
+	    "counters per worker and in total; or for Prometheus" },
 	{ "readers", "[--check]", 0, 0, false, true, true, cmd_readers,
 	    "LMDB reader slots; --check clears stale ones" },
 	{ "dump", "", 0, 0, false, false, true, cmd_dump,
@@ -815,7 +1105,7 @@ usage(FILE *out)
 	    "  -c, --config FILE  read the store directory from FILE\n"
 	    "                     (default %s)\n"
 	    "  -s, --store DIR    use the store in DIR; no configuration needed\n"
-	    "      --json         print one JSON array of objects\n"
+	    "      --json         print JSON instead of a table\n"
 	    "  -h, --help         this text\n\n"
 	    "commands:\n", PROGNAME, DEFAULT_CONF);
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
@@ -933,6 +1223,9 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--check") == 0 &&
 		    cmd->run == cmd_readers)
 			cx.check = true;
+		else if (strcmp(argv[i], "--prometheus") == 0 &&
+		    cmd->run == cmd_stats)
+			cx.prometheus = true;
 		else if (argv[i][0] == '-') {
 			fprintf(stderr, "%s: %s: unknown option %s\n", PROGNAME,
 			    cmd->name, argv[i]);
@@ -951,6 +1244,11 @@ main(int argc, char **argv)
 	}
 	if (cx.json && !cmd->json) {
 		fprintf(stderr, "%s: %s has no JSON form\n", PROGNAME, cmd->name);
+		return EXIT_USAGE;
+	}
+	if (cx.json && cx.prometheus) {
+		fprintf(stderr, "%s: --json and --prometheus exclude each "
+		    "other\n", PROGNAME);
 		return EXIT_USAGE;
 	}
 	if (!cmd->store)

@@ -26,7 +26,9 @@ enum verify_verdict {
 };
 
 /* ---- s2s_in.c ---- */
-int s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa);
+struct iplimit_key;
+/* ip: the address's slot in iplimit, released when the stream ends. */
+int s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa, const struct iplimit_key *ip);
 /* The authoritative server answered a db:verify that inbound connection
  * conn_id asked for (pair: originating remote -> local). */
 void s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,

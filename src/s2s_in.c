@@ -23,7 +23,6 @@
 #include "xmlnode.h"
 
 #define IN_MAX_PAIRS		64	/* domain pairs per inbound stream */
-#define IN_MAX_PENDING		16	/* db:result awaiting verification per stream */
 
 enum in_pair_state { IN_PAIR_PENDING, IN_PAIR_VALID };
 
@@ -98,7 +97,7 @@ in_pair_store(struct s2s_in *s, const struct in_pair *ip, enum store_pair_state 
 }
 
 int
-s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa)
+s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa, const struct iplimit_key *ip)
 {
 	struct s2s_in *s = calloc(1, sizeof(*s));
 	struct conn *c;
@@ -109,8 +108,11 @@ s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa)
 	}
 	if ((c = conn_accept(w, CONN_S2S_IN, fd, sa, &in_ops, s)) == NULL) {
 		free(s);
+		iplimit_release(ip);
 		return -1;
 	}
+	c->ip = *ip;
+	c->ip_counted = true;
 	s->c = c;
 	s->opened_at = time(NULL);
 	stats_inc(ST_STREAMS_IN);
@@ -286,7 +288,7 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 		    from, to);
 		return;
 	}
-	if (s->n_pairs >= IN_MAX_PAIRS || s->n_pairs - s->n_valid >= IN_MAX_PENDING) {
+	if (s->n_pairs >= IN_MAX_PAIRS || s->n_pairs - s->n_valid >= w->conf->max_pending_dialback) {
 		in_dialback_error(s, to, from, "resource-constraint");
 		return;
 	}
@@ -429,7 +431,8 @@ s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,
 	switch (verdict) {
 	case VERIFY_VALID:
 		p->state = IN_PAIR_VALID;
-		s->n_valid++;
+		if (s->n_valid++ == 0)
+			conn_authenticated(c);
 		stats_inc(ST_DIALBACK_VALID);
 		in_pair_store(s, p, PAIR_VALID, "");
 		log_info("s2s in conn %llu: %s -> %s is now valid", (unsigned long long)c->id, remote, local);

@@ -22,6 +22,7 @@ static const char *const stat_names[ST_COUNT] = {
 	[ST_BYTES_IN] = "bytes_in",
 	[ST_BYTES_OUT] = "bytes_out",
 	[ST_COMPONENTS] = "components",
+	[ST_REFUSED] = "connections_refused",
 };
 
 static uint64_t pending[ST_COUNT];

@@ -21,6 +21,7 @@ enum stat_id {
 	ST_BYTES_IN,
 	ST_BYTES_OUT,
 	ST_COMPONENTS,		/* component attachments */
+	ST_REFUSED,		/* connections refused at accept (limits) */
 	ST_COUNT
 };
 

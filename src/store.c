@@ -174,6 +174,34 @@ up_str8(struct unpack *u, char *dst, size_t size)
 	dst[n] = '\0';
 }
 
+/* Fields every kind of record shares: a Unix time (int64) and an owner
+ * (int32 slot, int32 pid). */
+static void
+pk_time(struct pack *pk, time_t t)
+{
+	pk_uint(pk, (uint64_t)(int64_t)t, 8);
+}
+
+static time_t
+up_time(struct unpack *u)
+{
+	return (time_t)(int64_t)up_uint(u, 8);
+}
+
+static void
+pk_owner(struct pack *pk, const struct store_owner *o)
+{
+	pk_uint(pk, (uint32_t)o->slot, 4);
+	pk_uint(pk, (uint32_t)o->pid, 4);
+}
+
+static void
+up_owner(struct unpack *u, struct store_owner *o)
+{
+	o->slot = (int32_t)(uint32_t)up_uint(u, 4);
+	o->pid = (pid_t)(int32_t)(uint32_t)up_uint(u, 4);
+}
+
 /* ---- keys: NUL-separated tuples, or a digest when LMDB's limit is hit ---- */
 
 struct dkey {
@@ -725,6 +753,245 @@ owner_equal(const struct store_owner *a, const struct store_owner *b)
 	return a->slot == b->slot && a->pid == b->pid;
 }
 
+/* ---- records: decoding, one-record transactions, typed iteration ------- */
+
+/* A queue entry read back: the domains copied, the stanza in the map. */
+struct queue_rec {
+	char		 local[1024], remote[1024];
+	struct store_queued q;
+};
+
+/* One decoded record of any database. */
+union record {
+	struct store_key	k;
+	struct store_pair	p;
+	struct store_route	r;
+	struct queue_rec	q;
+	struct store_stat	s;
+};
+
+static int key_decode(const MDB_val *, const MDB_val *, struct store_key *);
+static int pair_decode(const MDB_val *, const MDB_val *, struct store_pair *);
+static int route_decode(const MDB_val *, const MDB_val *, struct store_route *);
+static int queue_decode(const MDB_val *, const MDB_val *, struct queue_rec *);
+static int stat_decode(const MDB_val *, const MDB_val *, struct store_stat *);
+
+/* Decodes a record of db into out, the structure that db holds (a member
+ * of union record). -1 when it is malformed or of a newer format. */
+static int
+record_decode(enum db_id db, const MDB_val *k, const MDB_val *v, void *out)
+{
+	switch (db) {
+	case DB_KEYS:
+		return key_decode(k, v, out);
+	case DB_PAIRS:
+		return pair_decode(k, v, out);
+	case DB_ROUTES:
+		return route_decode(k, v, out);
+	case DB_QUEUE:
+		return queue_decode(k, v, out);
+	case DB_STATS:
+		return stat_decode(k, v, out);
+	case DB_COUNT:
+		break;
+	}
+	return -1;
+}
+
+static MDB_val
+dk_val(const struct dkey *dk)
+{
+	MDB_val mk;
+
+	mk.mv_data = (void *)dk->key;
+	mk.mv_size = dk->klen;
+	return mk;
+}
+
+/* Logs input that cannot make a key; STORE_ERROR. */
+static int
+bad_input(const struct store *st, const char *what, const char *fields)
+{
+	log_warn("store %s: %s: %s too long or malformed", st->path, what,
+	    fields);
+	return STORE_ERROR;
+}
+
+/* Inside txn: dk's record of db, decoded into out. STORE_NOTFOUND when
+ * there is none; a record that cannot be decoded is STORE_ERROR. */
+static int
+txn_get(struct store *st, MDB_txn *txn, enum db_id db, const struct dkey *dk,
+    void *out, const char *what)
+{
+	MDB_val mk = dk_val(dk), mv;
+	int rc;
+
+	rc = mdb_get(txn, st->dbi[db], &mk, &mv);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0)
+		return lmdb_fail(st, rc, what);
+	if (record_decode(db, &mk, &mv, out) == -1) {
+		bad_record(st, db);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+/* txn_get in a read txn of its own. */
+static int
+get_one(struct store *st, enum db_id db, const struct dkey *dk, void *out,
+    const char *what)
+{
+	MDB_txn *txn = NULL;
+	int ret;
+
+	if ((ret = rtxn_begin(st, &txn)) != STORE_OK)
+		return ret;
+	ret = txn_get(st, txn, db, dk, out, what);
+	rtxn_end(st, txn);
+	return ret;
+}
+
+/* Writes (or overwrites) dk's record of db in a write txn of its own,
+ * after the room check. */
+static int
+put_one(struct store *st, enum db_id db, const struct dkey *dk,
+    const void *val, size_t len, const char *what)
+{
+	MDB_txn *txn = NULL;
+	MDB_val mk = dk_val(dk), mv;
+	int rc, ret;
+
+	mv.mv_data = (void *)val;
+	mv.mv_size = len;
+	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
+		goto out;
+	if ((ret = room_check(st, txn, db, mk.mv_size + mv.mv_size,
+	    what)) != STORE_OK)
+		goto out;
+	if ((rc = mdb_put(txn, st->dbi[db], &mk, &mv, 0)) != 0) {
+		ret = lmdb_fail(st, rc, what);
+		goto out;
+	}
+	ret = wtxn_commit(st, &txn, what);
+ out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return ret;
+}
+
+/* Deletes dk's record of db in a write txn of its own; STORE_NOTFOUND
+ * when there was none. */
+static int
+del_one(struct store *st, enum db_id db, const struct dkey *dk,
+    const char *what)
+{
+	MDB_txn *txn = NULL;
+	MDB_val mk = dk_val(dk);
+	int rc, ret;
+
+	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
+		goto out;
+	rc = mdb_del(txn, st->dbi[db], &mk, NULL);
+	if (rc == MDB_NOTFOUND) {
+		ret = STORE_NOTFOUND;
+		goto out;
+	}
+	if (rc != 0) {
+		ret = lmdb_fail(st, rc, what);
+		goto out;
+	}
+	ret = wtxn_commit(st, &txn, what);
+ out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return ret;
+}
+
+/* The caller's callback of a typed iteration, one type per database. */
+union iter_cb {
+	int	(*key)(const struct store_key *, void *);
+	int	(*pair)(const struct store_pair *, void *);
+	int	(*route)(const struct store_route *, void *);
+	int	(*queue)(const struct store_queued *, void *);
+	int	(*stat)(const struct store_stat *, void *);
+};
+
+struct iter {
+	struct store	*st;
+	enum db_id	 db;
+	union iter_cb	 cb;
+	void		*ctx;
+	size_t		 limit, seen;	/* limit 0: every record */
+	union record	 rec;
+};
+
+static int
+iter_call(struct iter *it)
+{
+	switch (it->db) {
+	case DB_KEYS:
+		return it->cb.key(&it->rec.k, it->ctx);
+	case DB_PAIRS:
+		return it->cb.pair(&it->rec.p, it->ctx);
+	case DB_ROUTES:
+		return it->cb.route(&it->rec.r, it->ctx);
+	case DB_QUEUE:
+		return it->cb.queue(&it->rec.q.q, it->ctx);
+	case DB_STATS:
+		return it->cb.stat(&it->rec.s, it->ctx);
+	case DB_COUNT:
+		break;
+	}
+	return 1;
+}
+
+static enum walk_verdict
+iter_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct iter *it = arg;
+	int stop;
+
+	if (record_decode(it->db, k, v, &it->rec) == -1) {
+		bad_record(it->st, it->db);
+		return WALK_NEXT;
+	}
+	stop = iter_call(it);
+	/* a dialback key is secret-equivalent: no copy outlives the call */
+	if (it->db == DB_KEYS)
+		util_wipe(&it->rec.k, sizeof(it->rec.k));
+	if (stop != 0 || (it->limit > 0 && ++it->seen >= it->limit))
+		return WALK_STOP;
+	return WALK_NEXT;
+}
+
+/* Decodes each record of db that starts with prefix (every record when
+ * plen is 0), in key order, and hands it to cb, for at most limit records
+ * (0: all); cb stops early by returning non-zero. One read txn. */
+static int
+iterate(struct store *st, enum db_id db, union iter_cb cb, void *ctx,
+    const void *prefix, size_t plen, size_t limit)
+{
+	struct iter *it;
+	int ret;
+
+	/* the record holds two 1K domains or more: keep it off the caller's
+	 * stack, iteration callbacks may call the store again */
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		log_warn("store %s: out of memory", st->path);
+		return STORE_ERROR;
+	}
+	it->st = st;
+	it->db = db;
+	it->cb = cb;
+	it->ctx = ctx;
+	it->limit = limit;
+	ret = walk_read(st, db, prefix, plen, iter_one, it);
+	free(it);
+	return ret;
+}
+
 /* ---- environment ----------------------------------------------------------- */
 
 struct store *
@@ -984,10 +1251,9 @@ key_decode(const MDB_val *k, const MDB_val *v, struct store_key *out)
 	if (rec_parse(k, v, 0, &r) == -1 ||
 	    tuple_split(r.tuple, r.tlen, dst, sizes, 3) != 3)
 		return -1;
-	out->issued = (time_t)(int64_t)up_uint(&r.val, 8);
-	out->expires = (time_t)(int64_t)up_uint(&r.val, 8);
-	out->owner.slot = (int32_t)(uint32_t)up_uint(&r.val, 4);
-	out->owner.pid = (pid_t)(int32_t)(uint32_t)up_uint(&r.val, 4);
+	out->issued = up_time(&r.val);
+	out->expires = up_time(&r.val);
+	up_owner(&r.val, &out->owner);
 	up_str8(&r.val, out->key, sizeof(out->key));
 	return r.val.bad ? -1 : 0;
 }
@@ -998,42 +1264,20 @@ store_key_put(struct store *st, const struct store_key *k)
 	struct dkey dk;
 	unsigned char buf[VALUE_MAX];
 	struct pack pk = { buf, 0, sizeof(buf), false };
-	MDB_txn *txn = NULL;
-	MDB_val mk, mv;
-	int rc, ret = STORE_ERROR;
+	int ret;
 
-	if (key_dk(st, &dk, k->originating, k->receiving, k->stream_id) == -1) {
-		log_warn("store %s: key put: domain or stream id too long or "
-		    "malformed", st->path);
-		goto out;
-	}
+	if (key_dk(st, &dk, k->originating, k->receiving, k->stream_id) == -1)
+		return bad_input(st, "key put", "domain or stream id");
 	pk_header(&pk, &dk);
-	pk_uint(&pk, (uint64_t)(int64_t)k->issued, 8);
-	pk_uint(&pk, (uint64_t)(int64_t)k->expires, 8);
-	pk_uint(&pk, (uint32_t)k->owner.slot, 4);
-	pk_uint(&pk, (uint32_t)k->owner.pid, 4);
+	pk_time(&pk, k->issued);
+	pk_time(&pk, k->expires);
+	pk_owner(&pk, &k->owner);
 	pk_str8(&pk, k->key, KEYTEXT_LEN);
 	if (pk.over || k->key[0] == '\0') {
 		log_warn("store %s: key put: key text empty or too long", st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	mv.mv_data = buf;
-	mv.mv_size = pk.len;
-	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	if ((ret = room_check(st, txn, DB_KEYS, mk.mv_size + mv.mv_size,
-	    "key put")) != STORE_OK)
-		goto out;
-	if ((rc = mdb_put(txn, st->dbi[DB_KEYS], &mk, &mv, 0)) != 0) {
-		ret = lmdb_fail(st, rc, "key put");
-		goto out;
-	}
-	ret = wtxn_commit(st, &txn, "key put");
- out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
+		ret = STORE_ERROR;
+	} else
+		ret = put_one(st, DB_KEYS, &dk, buf, pk.len, "key put");
 	util_wipe(buf, sizeof(buf));
 	return ret;
 }
@@ -1046,36 +1290,20 @@ store_key_check(struct store *st, const char *originating,
 {
 	struct dkey dk;
 	struct store_key k;
-	MDB_txn *txn = NULL;
-	MDB_val mk, mv;
 	size_t stored;
-	int rc, ret = STORE_ERROR;
+	int ret;
 
 	memset(&k, 0, sizeof(k));
-	if (key_dk(st, &dk, originating, receiving, stream_id) == -1) {
-		log_warn("store %s: key check: domain or stream id too long or "
-		    "malformed", st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	if ((ret = rtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	rc = mdb_get(txn, st->dbi[DB_KEYS], &mk, &mv);
-	if (rc == MDB_NOTFOUND) {
+	if (key_dk(st, &dk, originating, receiving, stream_id) == -1)
+		return bad_input(st, "key check", "domain or stream id");
+	ret = get_one(st, DB_KEYS, &dk, &k, "key check");
+	if (ret == STORE_NOTFOUND) {
 		*verdict = KEY_UNKNOWN;
 		ret = STORE_OK;
 		goto out;
 	}
-	if (rc != 0) {
-		ret = lmdb_fail(st, rc, "key check");
+	if (ret != STORE_OK)
 		goto out;
-	}
-	if (key_decode(&mk, &mv, &k) == -1) {
-		bad_record(st, DB_KEYS);
-		ret = STORE_ERROR;
-		goto out;
-	}
 	if (issuer != NULL)
 		*issuer = k.owner;
 	stored = strlen(k.key);
@@ -1088,9 +1316,7 @@ store_key_check(struct store *st, const char *originating,
 		*verdict = KEY_MISMATCH;
 	else
 		*verdict = KEY_VALID;
-	ret = STORE_OK;
  out:
-	rtxn_end(st, txn);
 	util_wipe(&k, sizeof(k));
 	return ret;
 }
@@ -1100,33 +1326,10 @@ store_key_delete(struct store *st, const char *originating,
     const char *receiving, const char *stream_id)
 {
 	struct dkey dk;
-	MDB_txn *txn = NULL;
-	MDB_val mk;
-	int rc, ret = STORE_ERROR;
 
-	if (key_dk(st, &dk, originating, receiving, stream_id) == -1) {
-		log_warn("store %s: key delete: domain or stream id too long "
-		    "or malformed", st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	rc = mdb_del(txn, st->dbi[DB_KEYS], &mk, NULL);
-	if (rc == MDB_NOTFOUND) {
-		ret = STORE_NOTFOUND;
-		goto out;
-	}
-	if (rc != 0) {
-		ret = lmdb_fail(st, rc, "key delete");
-		goto out;
-	}
-	ret = wtxn_commit(st, &txn, "key delete");
- out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	return ret;
+	if (key_dk(st, &dk, originating, receiving, stream_id) == -1)
+		return bad_input(st, "key delete", "domain or stream id");
+	return del_one(st, DB_KEYS, &dk, "key delete");
 }
 
 struct purge_ctx {
@@ -1164,35 +1367,12 @@ store_keys_purge(struct store *st, time_t now, size_t *purged)
 	return ret;
 }
 
-struct keys_iter {
-	struct store	*st;
-	int		(*cb)(const struct store_key *, void *);
-	void		*ctx;
-};
-
-static enum walk_verdict
-keys_one(const MDB_val *k, const MDB_val *v, void *arg)
-{
-	struct keys_iter *it = arg;
-	struct store_key key;
-	int stop;
-
-	if (key_decode(k, v, &key) == -1) {
-		bad_record(it->st, DB_KEYS);
-		return WALK_NEXT;
-	}
-	stop = it->cb(&key, it->ctx);
-	util_wipe(&key, sizeof(key));
-	return stop != 0 ? WALK_STOP : WALK_NEXT;
-}
-
 int
 store_keys_foreach(struct store *st,
     int (*cb)(const struct store_key *k, void *ctx), void *ctx)
 {
-	struct keys_iter it = { st, cb, ctx };
-
-	return walk_read(st, DB_KEYS, NULL, 0, keys_one, &it);
+	return iterate(st, DB_KEYS, (union iter_cb){ .key = cb }, ctx, NULL, 0,
+	    0);
 }
 
 /* ---- pairs ----------------------------------------------------------------- */
@@ -1262,10 +1442,9 @@ pair_decode(const MDB_val *k, const MDB_val *v, struct store_pair *out)
 	if (state > PAIR_FAILED)
 		return -1;
 	out->state = (enum store_pair_state)state;
-	out->owner.slot = (int32_t)(uint32_t)up_uint(&r.val, 4);
-	out->owner.pid = (pid_t)(int32_t)(uint32_t)up_uint(&r.val, 4);
+	up_owner(&r.val, &out->owner);
 	out->conn_id = up_uint(&r.val, 8);
-	out->since = (time_t)(int64_t)up_uint(&r.val, 8);
+	out->since = up_time(&r.val);
 	up_str8(&r.val, out->stream_id, sizeof(out->stream_id));
 	up_str8(&r.val, out->reason, sizeof(out->reason));
 	return r.val.bad ? -1 : 0;
@@ -1277,47 +1456,23 @@ store_pair_put(struct store *st, const struct store_pair *p)
 	struct dkey dk;
 	unsigned char buf[VALUE_MAX];
 	struct pack pk = { buf, 0, sizeof(buf), false };
-	MDB_txn *txn = NULL;
-	MDB_val mk, mv;
-	int rc, ret = STORE_ERROR;
 
 	if (pair_dk(st, &dk, p->local, p->remote, p->dir) == -1 ||
-	    p->state > PAIR_FAILED) {
-		log_warn("store %s: pair put: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
+	    p->state > PAIR_FAILED)
+		return bad_input(st, "pair put", "domain");
 	pk_header(&pk, &dk);
 	pk_uint(&pk, (unsigned)p->state, 1);
-	pk_uint(&pk, (uint32_t)p->owner.slot, 4);
-	pk_uint(&pk, (uint32_t)p->owner.pid, 4);
+	pk_owner(&pk, &p->owner);
 	pk_uint(&pk, p->conn_id, 8);
-	pk_uint(&pk, (uint64_t)(int64_t)p->since, 8);
+	pk_time(&pk, p->since);
 	pk_str8(&pk, p->stream_id, ID_LEN);
 	pk_str8(&pk, p->reason, REASON_LEN);
 	if (pk.over) {
 		log_warn("store %s: pair put: stream id or reason too long",
 		    st->path);
-		goto out;
+		return STORE_ERROR;
 	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	mv.mv_data = buf;
-	mv.mv_size = pk.len;
-	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	if ((ret = room_check(st, txn, DB_PAIRS, mk.mv_size + mv.mv_size,
-	    "pair put")) != STORE_OK)
-		goto out;
-	if ((rc = mdb_put(txn, st->dbi[DB_PAIRS], &mk, &mv, 0)) != 0) {
-		ret = lmdb_fail(st, rc, "pair put");
-		goto out;
-	}
-	ret = wtxn_commit(st, &txn, "pair put");
- out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	return ret;
+	return put_one(st, DB_PAIRS, &dk, buf, pk.len, "pair put");
 }
 
 int
@@ -1325,37 +1480,10 @@ store_pair_get(struct store *st, const char *local, const char *remote,
     enum store_pair_dir dir, struct store_pair *out)
 {
 	struct dkey dk;
-	MDB_txn *txn = NULL;
-	MDB_val mk, mv;
-	int rc, ret = STORE_ERROR;
 
-	if (pair_dk(st, &dk, local, remote, dir) == -1) {
-		log_warn("store %s: pair get: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	if ((ret = rtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	rc = mdb_get(txn, st->dbi[DB_PAIRS], &mk, &mv);
-	if (rc == MDB_NOTFOUND) {
-		ret = STORE_NOTFOUND;
-		goto out;
-	}
-	if (rc != 0) {
-		ret = lmdb_fail(st, rc, "pair get");
-		goto out;
-	}
-	if (pair_decode(&mk, &mv, out) == -1) {
-		bad_record(st, DB_PAIRS);
-		ret = STORE_ERROR;
-		goto out;
-	}
-	ret = STORE_OK;
- out:
-	rtxn_end(st, txn);
-	return ret;
+	if (pair_dk(st, &dk, local, remote, dir) == -1)
+		return bad_input(st, "pair get", "domain");
+	return get_one(st, DB_PAIRS, &dk, out, "pair get");
 }
 
 int
@@ -1363,61 +1491,18 @@ store_pair_delete(struct store *st, const char *local, const char *remote,
     enum store_pair_dir dir)
 {
 	struct dkey dk;
-	MDB_txn *txn = NULL;
-	MDB_val mk;
-	int rc, ret = STORE_ERROR;
 
-	if (pair_dk(st, &dk, local, remote, dir) == -1) {
-		log_warn("store %s: pair delete: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	rc = mdb_del(txn, st->dbi[DB_PAIRS], &mk, NULL);
-	if (rc == MDB_NOTFOUND) {
-		ret = STORE_NOTFOUND;
-		goto out;
-	}
-	if (rc != 0) {
-		ret = lmdb_fail(st, rc, "pair delete");
-		goto out;
-	}
-	ret = wtxn_commit(st, &txn, "pair delete");
- out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	return ret;
-}
-
-struct pairs_iter {
-	struct store	*st;
-	int		(*cb)(const struct store_pair *, void *);
-	void		*ctx;
-};
-
-static enum walk_verdict
-pairs_one(const MDB_val *k, const MDB_val *v, void *arg)
-{
-	struct pairs_iter *it = arg;
-	struct store_pair p;
-
-	if (pair_decode(k, v, &p) == -1) {
-		bad_record(it->st, DB_PAIRS);
-		return WALK_NEXT;
-	}
-	return it->cb(&p, it->ctx) != 0 ? WALK_STOP : WALK_NEXT;
+	if (pair_dk(st, &dk, local, remote, dir) == -1)
+		return bad_input(st, "pair delete", "domain");
+	return del_one(st, DB_PAIRS, &dk, "pair delete");
 }
 
 int
 store_pairs_foreach(struct store *st,
     int (*cb)(const struct store_pair *p, void *ctx), void *ctx)
 {
-	struct pairs_iter it = { st, cb, ctx };
-
-	return walk_read(st, DB_PAIRS, NULL, 0, pairs_one, &it);
+	return iterate(st, DB_PAIRS, (union iter_cb){ .pair = cb }, ctx, NULL,
+	    0, 0);
 }
 
 /* ---- routes ---------------------------------------------------------------- */
@@ -1478,9 +1563,8 @@ route_decode(const MDB_val *k, const MDB_val *v, struct store_route *out)
 		return -1;
 	if (n == 2)
 		out->remote[0] = '\0';
-	out->owner.slot = (int32_t)(uint32_t)up_uint(&r.val, 4);
-	out->owner.pid = (pid_t)(int32_t)(uint32_t)up_uint(&r.val, 4);
-	out->since = (time_t)(int64_t)up_uint(&r.val, 8);
+	up_owner(&r.val, &out->owner);
+	out->since = up_time(&r.val);
 	return r.val.bad ? -1 : 0;
 }
 
@@ -1491,9 +1575,8 @@ route_pack(unsigned char *buf, size_t cap, const struct dkey *dk,
 	struct pack pk = { buf, 0, cap, false };
 
 	pk_header(&pk, dk);
-	pk_uint(&pk, (uint32_t)owner->slot, 4);
-	pk_uint(&pk, (uint32_t)owner->pid, 4);
-	pk_uint(&pk, (uint64_t)(int64_t)since, 8);
+	pk_owner(&pk, owner);
+	pk_time(&pk, since);
 	return pk.over ? 0 : pk.len;
 }
 
@@ -1505,23 +1588,14 @@ route_claim_txn(struct store *st, MDB_txn *txn, const struct dkey *dk,
     struct store_route *cur)
 {
 	unsigned char buf[VALUE_MAX];
-	MDB_val mk, mv;
+	MDB_val mk = dk_val(dk), mv;
 	size_t len;
 	int rc;
 
 	*claimed = false;
-	mk.mv_data = (void *)dk->key;
-	mk.mv_size = dk->klen;
-	rc = mdb_get(txn, st->dbi[DB_ROUTES], &mk, &mv);
-	if (rc == 0) {
-		if (route_decode(&mk, &mv, cur) == -1) {
-			bad_record(st, DB_ROUTES);
-			return STORE_ERROR;
-		}
-		return STORE_OK;
-	}
-	if (rc != MDB_NOTFOUND)
-		return lmdb_fail(st, rc, "route get");
+	if ((rc = txn_get(st, txn, DB_ROUTES, dk, cur, "route get")) !=
+	    STORE_NOTFOUND)
+		return rc;	/* held (cur says by whom), or a failure */
 	if ((len = route_pack(buf, sizeof(buf), dk, owner, since)) == 0)
 		return STORE_ERROR;
 	if ((rc = room_check(st, txn, DB_ROUTES, dk->klen + len,
@@ -1547,11 +1621,8 @@ store_route_claim(struct store *st, const struct store_route *r,
 	bool claimed;
 	int ret = STORE_ERROR;
 
-	if (route_dk(st, &dk, r->kind, r->domain, r->remote) == -1) {
-		log_warn("store %s: route claim: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
+	if (route_dk(st, &dk, r->kind, r->domain, r->remote) == -1)
+		return bad_input(st, "route claim", "domain");
 	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
 		goto out;
 	if ((ret = route_claim_txn(st, txn, &dk, &r->owner, r->since,
@@ -1578,37 +1649,10 @@ store_route_get(struct store *st, enum store_route_kind kind,
     const char *domain, const char *remote, struct store_route *out)
 {
 	struct dkey dk;
-	MDB_txn *txn = NULL;
-	MDB_val mk, mv;
-	int rc, ret = STORE_ERROR;
 
-	if (route_dk(st, &dk, kind, domain, remote) == -1) {
-		log_warn("store %s: route get: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	if ((ret = rtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	rc = mdb_get(txn, st->dbi[DB_ROUTES], &mk, &mv);
-	if (rc == MDB_NOTFOUND) {
-		ret = STORE_NOTFOUND;
-		goto out;
-	}
-	if (rc != 0) {
-		ret = lmdb_fail(st, rc, "route get");
-		goto out;
-	}
-	if (route_decode(&mk, &mv, out) == -1) {
-		bad_record(st, DB_ROUTES);
-		ret = STORE_ERROR;
-		goto out;
-	}
-	ret = STORE_OK;
- out:
-	rtxn_end(st, txn);
-	return ret;
+	if (route_dk(st, &dk, kind, domain, remote) == -1)
+		return bad_input(st, "route get", "domain");
+	return get_one(st, DB_ROUTES, &dk, out, "route get");
 }
 
 /* Deletes a route if owner is NULL or holds it. */
@@ -1623,13 +1667,9 @@ route_remove(struct store *st, enum store_route_kind kind, const char *domain,
 	MDB_val mk, mv;
 	int rc, ret = STORE_ERROR;
 
-	if (route_dk(st, &dk, kind, domain, remote) == -1) {
-		log_warn("store %s: %s: domain too long or malformed", st->path,
-		    what);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
+	if (route_dk(st, &dk, kind, domain, remote) == -1)
+		return bad_input(st, what, "domain");
+	mk = dk_val(&dk);
 	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
 		goto out;
 	rc = mdb_get(txn, st->dbi[DB_ROUTES], &mk, &mv);
@@ -1682,32 +1722,12 @@ store_route_delete(struct store *st, enum store_route_kind kind,
 	    "route delete");
 }
 
-struct routes_iter {
-	struct store	*st;
-	int		(*cb)(const struct store_route *, void *);
-	void		*ctx;
-};
-
-static enum walk_verdict
-routes_one(const MDB_val *k, const MDB_val *v, void *arg)
-{
-	struct routes_iter *it = arg;
-	struct store_route r;
-
-	if (route_decode(k, v, &r) == -1) {
-		bad_record(it->st, DB_ROUTES);
-		return WALK_NEXT;
-	}
-	return it->cb(&r, it->ctx) != 0 ? WALK_STOP : WALK_NEXT;
-}
-
 int
 store_routes_foreach(struct store *st,
     int (*cb)(const struct store_route *r, void *ctx), void *ctx)
 {
-	struct routes_iter it = { st, cb, ctx };
-
-	return walk_read(st, DB_ROUTES, NULL, 0, routes_one, &it);
+	return iterate(st, DB_ROUTES, (union iter_cb){ .route = cb }, ctx, NULL,
+	    0, 0);
 }
 
 struct clear_ctx {
@@ -1721,25 +1741,16 @@ static enum walk_verdict
 clear_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
 	struct clear_ctx *cc = arg;
-	struct store_owner owner;
-	struct store_route r;
-	struct store_pair p;
+	const struct store_owner *owner;
+	union record u;
 
-	if (cc->db == DB_ROUTES) {
-		if (route_decode(k, v, &r) == -1) {
-			bad_record(cc->st, cc->db);
-			return WALK_NEXT;
-		}
-		owner = r.owner;
-	} else {
-		if (pair_decode(k, v, &p) == -1) {
-			bad_record(cc->st, cc->db);
-			return WALK_NEXT;
-		}
-		owner = p.owner;
+	if (record_decode(cc->db, k, v, &u) == -1) {
+		bad_record(cc->st, cc->db);
+		return WALK_NEXT;
 	}
+	owner = cc->db == DB_ROUTES ? &u.r.owner : &u.p.owner;
 	/* pids are never 0, so keep 0 clears the whole slot */
-	if (owner.slot == cc->slot && owner.pid != cc->keep)
+	if (owner->slot == cc->slot && owner->pid != cc->keep)
 		return WALK_DELETE;
 	return WALK_NEXT;
 }
@@ -1779,11 +1790,6 @@ queue_dk(const struct store *st, struct dkey *dk, const char *local,
 	return dk_finish(st, dk, s, SEQ_LEN);
 }
 
-struct queue_rec {
-	char		 local[1024], remote[1024];
-	struct store_queued q;
-};
-
 static int
 queue_decode(const MDB_val *k, const MDB_val *v, struct queue_rec *qr)
 {
@@ -1797,7 +1803,7 @@ queue_decode(const MDB_val *k, const MDB_val *v, struct queue_rec *qr)
 	qr->q.local = qr->local;
 	qr->q.remote = qr->remote;
 	qr->q.seq = be_get(r.suffix, SEQ_LEN);
-	qr->q.queued = (time_t)(int64_t)up_uint(&r.val, 8);
+	qr->q.queued = up_time(&r.val);
 	if (r.val.bad)
 		return -1;
 	qr->q.data = (const char *)r.val.p + r.val.off;
@@ -1884,11 +1890,8 @@ store_queue_append(struct store *st, const char *local, const char *remote,
 	if (seq != NULL)
 		*seq = 0;
 	if (queue_dk(st, &dk, local, remote, 0) == -1 ||
-	    route_dk(st, &rk, ROUTE_OUTBOUND, local, remote) == -1) {
-		log_warn("store %s: queue append: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
+	    route_dk(st, &rk, ROUTE_OUTBOUND, local, remote) == -1)
+		return bad_input(st, "queue append", "domain");
 	if ((data == NULL && len > 0) || owner == NULL)
 		goto out;
 	pk_header(&pk, &dk);
@@ -1910,8 +1913,7 @@ store_queue_append(struct store *st, const char *local, const char *remote,
 	    "queue append")) != STORE_OK)
 		goto out;
 	be_put(dk.key + dk.plen, last + 1, SEQ_LEN);
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
+	mk = dk_val(&dk);
 	mv.mv_data = NULL;
 	mv.mv_size = pk.len + 8 + len;
 	/* MDB_RESERVE: copy the stanza once, straight into the map */
@@ -1940,52 +1942,6 @@ store_queue_append(struct store *st, const char *local, const char *remote,
 	return ret;
 }
 
-struct queue_iter {
-	struct store	*st;
-	size_t		 limit, seen;
-	int		(*cb)(const struct store_queued *, void *);
-	void		*ctx;
-	struct queue_rec qr;
-};
-
-static enum walk_verdict
-queue_one(const MDB_val *k, const MDB_val *v, void *arg)
-{
-	struct queue_iter *it = arg;
-
-	if (queue_decode(k, v, &it->qr) == -1) {
-		bad_record(it->st, DB_QUEUE);
-		return WALK_NEXT;
-	}
-	if (it->cb(&it->qr.q, it->ctx) != 0)
-		return WALK_STOP;
-	if (it->limit > 0 && ++it->seen >= it->limit)
-		return WALK_STOP;
-	return WALK_NEXT;
-}
-
-static int
-queue_iterate(struct store *st, const struct dkey *dk, size_t limit,
-    int (*cb)(const struct store_queued *, void *), void *ctx)
-{
-	struct queue_iter *it;
-	int ret;
-
-	/* two 1K domain buffers: keep them off the caller's stack */
-	if ((it = calloc(1, sizeof(*it))) == NULL) {
-		log_warn("store %s: out of memory", st->path);
-		return STORE_ERROR;
-	}
-	it->st = st;
-	it->limit = limit;
-	it->cb = cb;
-	it->ctx = ctx;
-	ret = walk_read(st, DB_QUEUE, dk != NULL ? dk->key : NULL,
-	    dk != NULL ? dk->plen : 0, queue_one, it);
-	free(it);
-	return ret;
-}
-
 int
 store_queue_foreach_pair(struct store *st, const char *local,
     const char *remote, size_t limit,
@@ -1993,19 +1949,18 @@ store_queue_foreach_pair(struct store *st, const char *local,
 {
 	struct dkey dk;
 
-	if (queue_dk(st, &dk, local, remote, 0) == -1) {
-		log_warn("store %s: queue read: domain too long or malformed",
-		    st->path);
-		return STORE_ERROR;
-	}
-	return queue_iterate(st, &dk, limit, cb, ctx);
+	if (queue_dk(st, &dk, local, remote, 0) == -1)
+		return bad_input(st, "queue read", "domain");
+	return iterate(st, DB_QUEUE, (union iter_cb){ .queue = cb }, ctx,
+	    dk.key, dk.plen, limit);
 }
 
 int
 store_queue_foreach(struct store *st,
     int (*cb)(const struct store_queued *q, void *ctx), void *ctx)
 {
-	return queue_iterate(st, NULL, 0, cb, ctx);
+	return iterate(st, DB_QUEUE, (union iter_cb){ .queue = cb }, ctx, NULL,
+	    0, 0);
 }
 
 int
@@ -2013,33 +1968,10 @@ store_queue_remove(struct store *st, const char *local, const char *remote,
     uint64_t seq)
 {
 	struct dkey dk;
-	MDB_txn *txn = NULL;
-	MDB_val mk;
-	int rc, ret = STORE_ERROR;
 
-	if (queue_dk(st, &dk, local, remote, seq) == -1) {
-		log_warn("store %s: queue remove: domain too long or malformed",
-		    st->path);
-		goto out;
-	}
-	mk.mv_data = dk.key;
-	mk.mv_size = dk.klen;
-	if ((ret = wtxn_begin(st, &txn)) != STORE_OK)
-		goto out;
-	rc = mdb_del(txn, st->dbi[DB_QUEUE], &mk, NULL);
-	if (rc == MDB_NOTFOUND) {
-		ret = STORE_NOTFOUND;
-		goto out;
-	}
-	if (rc != 0) {
-		ret = lmdb_fail(st, rc, "queue remove");
-		goto out;
-	}
-	ret = wtxn_commit(st, &txn, "queue remove");
- out:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	return ret;
+	if (queue_dk(st, &dk, local, remote, seq) == -1)
+		return bad_input(st, "queue remove", "domain");
+	return del_one(st, DB_QUEUE, &dk, "queue remove");
 }
 
 /* Entries of one pair: the prefix alone decides, the key length must match. */
@@ -2061,11 +1993,8 @@ store_queue_drop(struct store *st, const char *local, const char *remote,
 
 	if (dropped != NULL)
 		*dropped = 0;
-	if (queue_dk(st, &dk, local, remote, 0) == -1) {
-		log_warn("store %s: queue drop: domain too long or malformed",
-		    st->path);
-		return STORE_ERROR;
-	}
+	if (queue_dk(st, &dk, local, remote, 0) == -1)
+		return bad_input(st, "queue drop", "domain");
 	ret = delete_batched(st, DB_QUEUE, dk.key, dk.plen, queue_match, &dk,
 	    &n, "queue drop");
 	if (dropped != NULL)
@@ -2097,11 +2026,8 @@ store_queue_depth(struct store *st, const char *local, const char *remote,
 	int ret;
 
 	*depth = 0;
-	if (queue_dk(st, &dk, local, remote, 0) == -1) {
-		log_warn("store %s: queue depth: domain too long or malformed",
-		    st->path);
-		return STORE_ERROR;
-	}
+	if (queue_dk(st, &dk, local, remote, 0) == -1)
+		return bad_input(st, "queue depth", "domain");
 	if ((ret = walk_read(st, DB_QUEUE, dk.key, dk.plen, queue_count,
 	    &dc)) == STORE_OK)
 		*depth = dc.n;
@@ -2165,8 +2091,7 @@ store_stats_add(struct store *st, int slot, const char *const *names,
 			ret = STORE_ERROR;
 			goto out;
 		}
-		mk.mv_data = dk.key;
-		mk.mv_size = dk.klen;
+		mk = dk_val(&dk);
 		rc = mdb_get(txn, st->dbi[DB_STATS], &mk, &mv);
 		value = 0;
 		if (rc == 0 && stat_decode(&mk, &mv, &cur) == 0)
@@ -2177,10 +2102,7 @@ store_stats_add(struct store *st, int slot, const char *const *names,
 			ret = lmdb_fail(st, rc, "stats get");
 			goto out;
 		}
-		pk.buf = buf;
-		pk.len = 0;
-		pk.cap = sizeof(buf);
-		pk.over = false;
+		pk = (struct pack){ buf, 0, sizeof(buf), false };
 		pk_header(&pk, &dk);
 		pk_uint(&pk, value + deltas[i], 8);
 		mv.mv_data = buf;
@@ -2201,32 +2123,12 @@ store_stats_add(struct store *st, int slot, const char *const *names,
 	return ret;
 }
 
-struct stats_iter {
-	struct store	*st;
-	int		(*cb)(const struct store_stat *, void *);
-	void		*ctx;
-};
-
-static enum walk_verdict
-stats_one(const MDB_val *k, const MDB_val *v, void *arg)
-{
-	struct stats_iter *it = arg;
-	struct store_stat s;
-
-	if (stat_decode(k, v, &s) == -1) {
-		bad_record(it->st, DB_STATS);
-		return WALK_NEXT;
-	}
-	return it->cb(&s, it->ctx) != 0 ? WALK_STOP : WALK_NEXT;
-}
-
 int
 store_stats_foreach(struct store *st,
     int (*cb)(const struct store_stat *s, void *ctx), void *ctx)
 {
-	struct stats_iter it = { st, cb, ctx };
-
-	return walk_read(st, DB_STATS, NULL, 0, stats_one, &it);
+	return iterate(st, DB_STATS, (union iter_cb){ .stat = cb }, ctx, NULL,
+	    0, 0);
 }
 
 /* ---- dump ------------------------------------------------------------------ */
@@ -2251,12 +2153,20 @@ dump_str(FILE *out, const char *s, size_t n)
 	putc('"', out);
 }
 
+/* A label and a quoted NUL-terminated string. */
+static void
+dump_field(FILE *out, const char *label, const char *s)
+{
+	fputs(label, out);
+	dump_str(out, s, strlen(s));
+}
+
 struct dump_ctx {
 	struct store	*st;
 	struct walk	 w;
 	FILE		*out;
 	enum db_id	 db;
-	struct queue_rec qr;
+	union record	 u;
 	bool		 failed;	/* the output could not be written */
 };
 
@@ -2265,85 +2175,63 @@ dump_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
 	struct dump_ctx *dc = arg;
 	FILE *out = dc->out;
-	union {
-		struct store_key k;
-		struct store_pair p;
-		struct store_route r;
-		struct store_stat s;
-	} u;
-	int bad = 0;
+	union record *u = &dc->u;
 
+	if (record_decode(dc->db, k, v, u) == -1) {
+		fprintf(out, "# %s: skipped a malformed record\n",
+		    db_names[dc->db]);
+		goto done;
+	}
 	switch (dc->db) {
 	case DB_KEYS:
-		if ((bad = key_decode(k, v, &u.k)) == -1)
-			break;
-		fputs("keys originating=", out);
-		dump_str(out, u.k.originating, strlen(u.k.originating));
-		fputs(" receiving=", out);
-		dump_str(out, u.k.receiving, strlen(u.k.receiving));
-		fputs(" stream_id=", out);
-		dump_str(out, u.k.stream_id, strlen(u.k.stream_id));
+		dump_field(out, "keys originating=", u->k.originating);
+		dump_field(out, " receiving=", u->k.receiving);
+		dump_field(out, " stream_id=", u->k.stream_id);
 		/* the key text itself is never written */
 		fprintf(out, " issued=%lld expires=%lld slot=%d pid=%ld "
-		    "key=hidden\n", (long long)u.k.issued,
-		    (long long)u.k.expires, u.k.owner.slot, (long)u.k.owner.pid);
-		util_wipe(&u.k, sizeof(u.k));
+		    "key=hidden\n", (long long)u->k.issued,
+		    (long long)u->k.expires, u->k.owner.slot,
+		    (long)u->k.owner.pid);
+		util_wipe(&u->k, sizeof(u->k));
 		break;
 	case DB_PAIRS:
-		if ((bad = pair_decode(k, v, &u.p)) == -1)
-			break;
-		fputs("pairs local=", out);
-		dump_str(out, u.p.local, strlen(u.p.local));
-		fputs(" remote=", out);
-		dump_str(out, u.p.remote, strlen(u.p.remote));
+		dump_field(out, "pairs local=", u->p.local);
+		dump_field(out, " remote=", u->p.remote);
 		fprintf(out, " dir=%s state=%s slot=%d pid=%ld conn=%llu "
-		    "since=%lld stream_id=", store_pair_dir_name(u.p.dir),
-		    store_pair_state_name(u.p.state), u.p.owner.slot,
-		    (long)u.p.owner.pid, (unsigned long long)u.p.conn_id,
-		    (long long)u.p.since);
-		dump_str(out, u.p.stream_id, strlen(u.p.stream_id));
-		fputs(" reason=", out);
-		dump_str(out, u.p.reason, strlen(u.p.reason));
+		    "since=%lld", store_pair_dir_name(u->p.dir),
+		    store_pair_state_name(u->p.state), u->p.owner.slot,
+		    (long)u->p.owner.pid, (unsigned long long)u->p.conn_id,
+		    (long long)u->p.since);
+		dump_field(out, " stream_id=", u->p.stream_id);
+		dump_field(out, " reason=", u->p.reason);
 		putc('\n', out);
 		break;
 	case DB_ROUTES:
-		if ((bad = route_decode(k, v, &u.r)) == -1)
-			break;
-		fprintf(out, "routes kind=%s domain=",
-		    store_route_kind_name(u.r.kind));
-		dump_str(out, u.r.domain, strlen(u.r.domain));
-		fputs(" remote=", out);
-		dump_str(out, u.r.remote, strlen(u.r.remote));
-		fprintf(out, " slot=%d pid=%ld since=%lld\n", u.r.owner.slot,
-		    (long)u.r.owner.pid, (long long)u.r.since);
+		fprintf(out, "routes kind=%s",
+		    store_route_kind_name(u->r.kind));
+		dump_field(out, " domain=", u->r.domain);
+		dump_field(out, " remote=", u->r.remote);
+		fprintf(out, " slot=%d pid=%ld since=%lld\n", u->r.owner.slot,
+		    (long)u->r.owner.pid, (long long)u->r.since);
 		break;
 	case DB_QUEUE:
-		if ((bad = queue_decode(k, v, &dc->qr)) == -1)
-			break;
-		fputs("queue local=", out);
-		dump_str(out, dc->qr.local, strlen(dc->qr.local));
-		fputs(" remote=", out);
-		dump_str(out, dc->qr.remote, strlen(dc->qr.remote));
+		dump_field(out, "queue local=", u->q.local);
+		dump_field(out, " remote=", u->q.remote);
 		fprintf(out, " seq=%llu queued=%lld len=%zu data=",
-		    (unsigned long long)dc->qr.q.seq,
-		    (long long)dc->qr.q.queued, dc->qr.q.len);
-		dump_str(out, dc->qr.q.data, dc->qr.q.len);
+		    (unsigned long long)u->q.q.seq, (long long)u->q.q.queued,
+		    u->q.q.len);
+		dump_str(out, u->q.q.data, u->q.q.len);
 		putc('\n', out);
 		break;
 	case DB_STATS:
-		if ((bad = stat_decode(k, v, &u.s)) == -1)
-			break;
-		fputs("stats name=", out);
-		dump_str(out, u.s.name, strlen(u.s.name));
-		fprintf(out, " slot=%d value=%llu\n", u.s.slot,
-		    (unsigned long long)u.s.value);
+		dump_field(out, "stats name=", u->s.name);
+		fprintf(out, " slot=%d value=%llu\n", u->s.slot,
+		    (unsigned long long)u->s.value);
 		break;
 	case DB_COUNT:
 		break;
 	}
-	if (bad == -1)
-		fprintf(out, "# %s: skipped a malformed record\n",
-		    db_names[dc->db]);
+ done:
 	if (ferror(out)) {
 		dc->failed = true;
 		return WALK_STOP;

@@ -29,7 +29,7 @@
 #define WORKER_STOP_GRACE	5	/* seconds to flush streams on stop */
 #define ACCEPT_PAUSE_MS		500	/* back off when out of file descriptors */
 #define KEY_PURGE_INTERVAL	60	/* seconds between expired-key sweeps */
-#define MEM_TRIM_DROP		256	/* connections gone before the heap is trimmed */
+#define MEM_TRIM_INTERVAL	5	/* at most every 5 s, once connections have closed */
 
 static struct worker the_worker;
 
@@ -65,22 +65,37 @@ static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct worker *w = arg;
+	bool component = listener_is_component(w, lev);
+	struct iplimit_key key;
+	const char *why = NULL;
+	unsigned n = w->conf->workers > 0 ? w->conf->workers : 1;
 	char addr[80];
 
-	if (w->stopping) {
+	if (w->stopping || w->draining) {
 		close(fd);
 		return;
 	}
 	if (w->n_conns >= w->conf->max_connections) {
-		util_format_addr(sa, addr, sizeof(addr));
-		log_warn("connection from %s refused: worker holds max_connections (%u)", addr,
-		    w->conf->max_connections);
-		close(fd);
+		why = "this worker holds max_connections";
+	} else if (!component) {
+		/* Each worker sees about 1/n of one address's connections. */
+		iplimit_key_from(sa, &key);
+		if (iplimit_admit(&key, (w->conf->max_streams_per_ip + n - 1) / n,
+		    (w->conf->max_new_per_ip + n - 1) / n, &why)) {
+			if (s2s_in_accept(w, fd, sa, &key) == -1)
+				log_warn("cannot set up an inbound connection");
+			return;
+		}
+	} else {
+		if (component_accept(w, fd, sa) == -1)
+			log_warn("cannot set up a component connection");
 		return;
 	}
-	if ((lev == NULL || !listener_is_component(w, lev) ? s2s_in_accept(w, fd, sa) :
-	    component_accept(w, fd, sa)) == -1)
-		log_warn("cannot set up an inbound connection");
+	/* Refused before any TLS or XML work. */
+	util_format_addr(sa, addr, sizeof(addr));
+	log_warn("connection from %s refused: %s", addr, why);
+	stats_inc(ST_REFUSED);
+	close(fd);
 }
 
 static void
@@ -268,7 +283,7 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	static time_t last_purge;
+	static time_t last_purge, last_trim;
 	time_t now = time(NULL);
 	size_t purged = 0;
 
@@ -283,8 +298,9 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	send_keepalives(w);
 	/* After a burst of connections has gone (a flood, a reconnect storm),
 	 * give the freed heap back to the system instead of keeping the peak. */
-	if (w->n_conns + MEM_TRIM_DROP < w->conns_high) {
+	if (w->n_conns < w->conns_high && now - last_trim >= MEM_TRIM_INTERVAL) {
 		malloc_trim(0);
+		last_trim = now;
 		w->conns_high = w->n_conns;
 	}
 	stats_flush(w->store, w->slot);

@@ -567,6 +567,19 @@ limits_valid(const struct xml_stream_limits *l)
 	    l->max_attrs > 0 && l->max_children > 0 && l->max_header_bytes > 0;
 }
 
+int
+xml_stream_set_limits(struct xml_stream *xs, const struct xml_stream_limits *limits)
+{
+	if (limits == NULL || !limits_valid(limits)) {
+		errno = EINVAL;
+		return -1;
+	}
+	xs->lim = *limits;
+	/* the text buffer's bound follows the stanza bound */
+	xs->text.max = limits->max_stanza_bytes;
+	return 0;
+}
+
 struct xml_stream *
 xml_stream_new(const struct xml_stream_limits *limits,
     const struct xml_stream_callbacks *cb, void *ctx)

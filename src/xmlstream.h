@@ -75,6 +75,9 @@ enum xml_feed_result {
 struct xml_stream *xml_stream_new(const struct xml_stream_limits *limits,
     const struct xml_stream_callbacks *cb, void *ctx);
 void xml_stream_free(struct xml_stream *xs);
+/* New limits (e.g. a larger stanza size once a pair is validated); they
+ * apply from the next event on. 0 on success. */
+int xml_stream_set_limits(struct xml_stream *xs, const struct xml_stream_limits *limits);
 
 /* Feeds bytes. *consumed (may be NULL) gets how many bytes were parsed; it
  * is < len only with XS_FEED_STOPPED, and then the remaining bytes come

@@ -206,6 +206,11 @@ test_minimal_defaults(void)
 	CU_ASSERT_EQUAL(c->queue_max, 1000);
 	CU_ASSERT_EQUAL(c->queue_max_age, 60);
 	CU_ASSERT_EQUAL(c->key_lifetime, 300);
+	CU_ASSERT_EQUAL(c->max_stanza_size_unauth, 10000);
+	CU_ASSERT_EQUAL(c->max_pending_dialback, 16);
+	CU_ASSERT_EQUAL(c->max_streams_per_ip, 64);
+	CU_ASSERT_EQUAL(c->max_new_per_ip, 50);
+	CU_ASSERT_EQUAL(c->output_buffer_max, 4u << 20);
 	CU_ASSERT_EQUAL(c->n_s2s_allow, 0);
 	CU_ASSERT_PTR_NULL(c->s2s_allow);
 	CU_ASSERT_EQUAL(c->n_s2s_deny, 0);
@@ -1115,7 +1120,9 @@ test_print_defaults(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nmax_stanza_size = 256K\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nlisten = *:5269\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nlisten = 127.0.0.1:5347\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nkey_lifetime = 300s\nallow =\n"
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nkey_lifetime = 300s\nmax_stanza_size_unauth = 10000\n"
+	    "max_pending_dialback = 16\nmax_streams_per_ip = 64\nmax_new_per_ip = 50\n"
+	    "output_buffer_max = 4M\nallow =\n"
 	    "deny =\n\n[components]\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ncomponent_secret =\n"));
 	path = write_conf(out);

@@ -14,6 +14,7 @@
 
 #include "store.h"
 #include "test_main.h"
+#include "util.h"
 
 #define NOW	((time_t)1700000000)
 #define KEY1	"4f1c0a55e2d9b8a7c6f5e4d3c2b1a09f8e7d6c5b4a3928170615f4e3d2c1b0a9"
@@ -1262,6 +1263,140 @@ test_nested(void)
 	store_close(st);
 }
 
+/* ---- every typed iteration stops when its callback says so ---------------- */
+
+struct stopper {
+	size_t	 n;		/* calls so far */
+	size_t	 stop_at;	/* the call that stops; 0: none */
+};
+
+static int
+stop_next(void *ctx)
+{
+	struct stopper *sp = ctx;
+
+	return ++sp->n == sp->stop_at;
+}
+
+/* One callback per record type, all counting with stop_next. */
+#define STOP_CB(name, type)						\
+static int								\
+name(const type *rec, void *ctx)					\
+{									\
+	return stop_next(ctx);						\
+}
+STOP_CB(stop_key, struct store_key)
+STOP_CB(stop_pair, struct store_pair)
+STOP_CB(stop_route, struct store_route)
+STOP_CB(stop_queued, struct store_queued)
+STOP_CB(stop_stat, struct store_stat)
+#undef STOP_CB
+
+enum { IT_KEYS, IT_PAIRS, IT_ROUTES, IT_QUEUE, IT_QUEUE_PAIR, IT_STATS, IT_N };
+
+/* Iteration it over st with a callback that stops at call stop_at (and a
+ * limit for the one that takes one); *calls gets how many calls there were. */
+static int
+iterate_stopping(struct store *st, int it, size_t stop_at, size_t limit,
+    size_t *calls)
+{
+	struct stopper sp = { 0, stop_at };
+	int rc = STORE_ERROR;
+
+	switch (it) {
+	case IT_KEYS:
+		rc = store_keys_foreach(st, stop_key, &sp);
+		break;
+	case IT_PAIRS:
+		rc = store_pairs_foreach(st, stop_pair, &sp);
+		break;
+	case IT_ROUTES:
+		rc = store_routes_foreach(st, stop_route, &sp);
+		break;
+	case IT_QUEUE:
+		rc = store_queue_foreach(st, stop_queued, &sp);
+		break;
+	case IT_QUEUE_PAIR:
+		rc = store_queue_foreach_pair(st, "a.example", "b.example",
+		    limit, stop_queued, &sp);
+		break;
+	case IT_STATS:
+		rc = store_stats_foreach(st, stop_stat, &sp);
+		break;
+	}
+	*calls = sp.n;
+	return rc;
+}
+
+static void
+test_foreach_stop(void)
+{
+	/* stop_at, limit (queue of one pair only), the calls expected */
+	static const struct {
+		size_t	 stop_at, limit, calls;
+	} cases[] = {
+		{ 0, 0, 3 },	/* a callback that never stops sees all three */
+		{ 2, 0, 2 },	/* stopping at the second: no third call */
+		{ 1, 0, 1 },
+		{ 0, 1, 1 },	/* a limit stops the queue of a pair too */
+		{ 2, 3, 2 },	/* whichever comes first */
+		{ 3, 2, 2 },
+	};
+	struct store *st = open_rw("stop", 0);
+	struct store_owner w0 = { 0, 100 };
+	const char *const names[] = { "a", "b", "c" };
+	const uint64_t d[] = { 1, 2, 3 };
+	struct store_key k;
+	struct store_pair p;
+	struct store_route r;
+	struct stopper sp = { 0, 0 };
+	char dom[32];
+	size_t i, calls;
+	int it;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	for (i = 0; i < 3; i++) {
+		snprintf(dom, sizeof(dom), "r%zu.example", i);
+		make_key(&k, "a.example", dom, "id", KEY1, NOW, NOW + 60, 0);
+		CU_ASSERT_EQUAL(store_key_put(st, &k), STORE_OK);
+		make_pair(&p, "a.example", dom, PAIR_OUT, PAIR_VALID, 0, 100);
+		CU_ASSERT_EQUAL(store_pair_put(st, &p), STORE_OK);
+		/* two components; the queue's outbound route is the third */
+		make_route(&r, ROUTE_COMPONENT, dom, "", 0, 100);
+		if (i < 2)
+			CU_ASSERT_EQUAL(store_route_claim(st, &r, NULL),
+			    STORE_OK);
+		CU_ASSERT_EQUAL(store_queue_append(st, "a.example", "b.example",
+		    "m", 1, NOW, 0, &w0, NULL, NULL, NULL), STORE_OK);
+	}
+	CU_ASSERT_EQUAL(store_stats_add(st, 0, names, d, 3), STORE_OK);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (it = 0; it < IT_N; it++) {
+			/* only the queue of one pair takes a limit */
+			if (cases[i].limit > 0 && it != IT_QUEUE_PAIR)
+				continue;
+			CU_ASSERT_EQUAL(iterate_stopping(st, it,
+			    cases[i].stop_at, cases[i].limit, &calls), STORE_OK);
+			CU_ASSERT_EQUAL(calls, cases[i].calls);
+		}
+	}
+
+	/* input that cannot make a key is refused before any transaction */
+	CU_ASSERT_EQUAL(store_pair_get(st, "", "b.example", PAIR_IN, &p),
+	    STORE_ERROR);
+	CU_ASSERT_EQUAL(store_pair_delete(st, "a\tb", "b.example", PAIR_IN),
+	    STORE_ERROR);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_OUTBOUND, "a.example", NULL,
+	    &r), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_route_delete(st, ROUTE_COMPONENT, "", NULL, NULL),
+	    STORE_ERROR);
+	CU_ASSERT_EQUAL(store_queue_remove(st, "a.example", "", 1),
+	    STORE_ERROR);
+	CU_ASSERT_EQUAL(store_queue_foreach_pair(st, "", "b.example", 0,
+	    stop_queued, &sp), STORE_ERROR);
+	store_close(st);
+}
+
 int
 test_register(void)
 {
@@ -1281,6 +1416,7 @@ test_register(void)
 	TEST_ADD(s, test_stats);
 	TEST_ADD(s, test_dump);
 	TEST_ADD(s, test_nested);
+	TEST_ADD(s, test_foreach_stop);
 	if ((s = CU_add_suite("store processes", NULL, NULL)) == NULL)
 		return CU_get_error();
 	TEST_ADD(s, test_multiprocess);

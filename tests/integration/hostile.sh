@@ -365,13 +365,47 @@ PY
 		fail hostile_peer_that_never_reads "$(cat "$WORK/h-noread.log")"
 	fi
 
-	sleep 5	# idle ones time out (dialback_timeout = 4s)
+	sleep 10	# idle ones time out (dialback_timeout = 4s), then the heap is trimmed
 	after="$(rss_kb "$DBD_PID_d1")"
 	log "worker RSS: ${base} KiB before the attacks, ${after} KiB after"
-	if [ "$after" -le $((base + 8192)) ]; then
+	if [ "$after" -le $((base + 12288)) ]; then
 		pass hostile_memory_back_to_baseline
 	else
 		fail hostile_memory_back_to_baseline "RSS ${base} -> ${after} KiB"
+	fi
+	stop_pid "$DBD_PID_d1"
+
+	# Per-address limits, refused at accept before any TLS or XML work:
+	# 10 streams at once, 5 new connections per second (one worker).
+	DBD_LIMITS="max_streams_per_ip = 10
+max_new_per_ip = 5" dbd_start d1 d1.test $HOST off 1 || { fail hostile_limits_setup "d1 did not start"; return; }
+	in_ns /usr/bin/python3 - <<'PY' >"$WORK/h-limits.log" 2>&1
+import socket, time
+def opened(n):
+    socks, ok = [], 0
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.10", 5269), timeout=2)
+        s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='d1.test' version='1.0'>")
+        socks.append(s)
+    time.sleep(0.5)
+    for s in socks:
+        s.settimeout(0.5)
+        try:
+            if s.recv(4096): ok += 1
+        except OSError:
+            pass
+    return socks, ok
+a, ok1 = opened(8)          # a burst of 8 at 5/s: 5 answered, 3 refused
+time.sleep(3)               # bucket refills
+b, ok2 = opened(8)          # 5 + 8 streams would exceed 10: some refused
+print("burst answered", ok1, "then", ok2)
+PY
+	if grep -q "burst answered 5 then [1-5]$" "$WORK/h-limits.log" &&
+	    grep -q "refused: too many new connections per second" "$WORK/d1/log" &&
+	    grep -q "refused: too many streams from this address" "$WORK/d1/log"; then
+		pass hostile_per_address_limits
+	else
+		fail hostile_per_address_limits "$(cat "$WORK/h-limits.log")"
 	fi
 	stop_pid "$auth"
 	stop_pid "$DBD_PID_d1"

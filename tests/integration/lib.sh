@@ -114,6 +114,8 @@ listen = $addr:5269
 tls = $tls
 connect_timeout = 3s
 ${s2s_extra:-dialback_timeout = 4s}
+${DBD_LIMITS:-max_new_per_ip = 100000
+max_streams_per_ip = 100000}
 
 [components]
 listen = $addr:5347
