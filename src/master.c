@@ -188,6 +188,10 @@ drop_privileges(uid_t *uid, gid_t *gid, char *err, size_t errlen)
 		return 0;
 	}
 	if (geteuid() != 0) {
+		/* Under systemd's User= we already are the service user. */
+		if ((conf->user == NULL || ((pw = getpwnam(conf->user)) != NULL && pw->pw_uid == geteuid())) &&
+		    (conf->group == NULL || ((gr = getgrnam(conf->group)) != NULL && gr->gr_gid == getegid())))
+			return 0;
 		log_warn("[server] user/group set but not started as root: staying uid %lu",
 		    (unsigned long)geteuid());
 		return 0;
