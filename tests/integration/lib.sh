@@ -130,16 +130,17 @@ CONF
 		return 1
 	fi
 	chmod 600 "$dir/dialbackd.conf"
-	ip netns exec "$NS" "$DIALBACKD" -f -c "$dir/dialbackd.conf" >"$dir/log" 2>&1 &
+	# DBD_WRAPPER: e.g. valgrind, for the memcheck case
+	ip netns exec "$NS" ${DBD_WRAPPER:-} "$DIALBACKD" -f -c "$dir/dialbackd.conf" >"$dir/log" 2>&1 &
 	local pid=$!
 	eval "DBD_PID_$name=$pid"
 	PIDS+=("$pid")
-	if ! wait_listening "$addr" 5269; then
+	if ! wait_listening "$addr" 5269 && ! wait_listening "$addr" 5269; then
 		cat "$dir/log"
 		return 1
 	fi
 	# every worker ready
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		[ "$(grep -c 'worker [0-9]* ready' "$dir/log")" -ge "$workers" ] && return 0
 		sleep 0.1
 	done

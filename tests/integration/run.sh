@@ -300,6 +300,19 @@ S
 	else
 		fail workers_concurrent_dialback_all_succeed "peers ok $ok/8, pongs $pongs/8, keys verified $verified/8"
 	fi
+	# Keys never reach the logs, even at debug level: every key d1 sent
+	# (as the test server saw it) and d1's secret are absent from its log.
+	leaked=0
+	for k in $(grep -o '<ns0:result [^>]*>[0-9a-f]*<' "$WORK/authority.log" | grep -o '>[0-9a-f]*<' | tr -d '<>'); do
+		grep -q "$k" "$WORK/d1/log" && leaked=$((leaked + 1))
+	done
+	nkeys="$(grep -c '<ns0:result [^>]*>[0-9a-f]*<' "$WORK/authority.log")"
+	if [ "$nkeys" -ge 8 ] && [ "$leaked" = 0 ] && ! grep -q "$(cat "$WORK/d1/secret")" "$WORK/d1/log" &&
+	    grep -q "debug:.*db:result" "$WORK/d1/log"; then
+		pass no_keys_or_secret_in_debug_logs
+	else
+		fail no_keys_or_secret_in_debug_logs "$leaked of $nkeys keys found in the log"
+	fi
 	if [ "$cross" -ge 1 ]; then
 		pass workers_verify_answered_by_other_worker
 		log "$cross of $verified verifications were answered by a worker other than the issuer"
@@ -560,6 +573,25 @@ S
 	stop_pid "$DBD_PID_d1"
 fi
 
+# valgrind memcheck over one federation with Prosody (master and workers).
+if want valgrind && command -v valgrind >/dev/null && [ "${DIALBACKD_SANITIZED:-0}" != 1 ]; then
+	DBD_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --log-file=$WORK/vg.%p.log" \
+	    dbd_start d1 d1.test 127.0.0.10 optional 2 || fail valgrind_setup "d1 did not start under valgrind"
+	prosody_start p1 p1.test 127.0.0.20 false true || fail valgrind_setup "prosody did not start"
+	out="$(in_ns $XMPP c2s-ping --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw --to d1.test --timeout 30 2>&1)"
+	stop_pid "$PROSODY_PID_p1"
+	stop_pid "$DBD_PID_d1"
+	sleep 1
+	# with --quiet, valgrind writes only errors: any non-empty log is one
+	errs="$(find "$WORK" -maxdepth 1 -name 'vg.*.log' -size +0 2>/dev/null)"
+	nlogs="$(ls "$WORK"/vg.*.log 2>/dev/null | wc -l)"
+	if grep -q "^RESULT" <<<"$out" && [ -z "$errs" ] && [ "$nlogs" -ge 3 ]; then
+		pass valgrind_memcheck_clean_federation
+	else
+		fail valgrind_memcheck_clean_federation "$out; logs $nlogs; errors in: $errs $(cat $errs 2>/dev/null | head -30)"
+	fi
+fi
+
 # Hostile peers (tests/integration/hostile.sh).
 if want hostile; then
 	. "$HERE/hostile.sh"
@@ -611,6 +643,131 @@ if want signals; then
 		fail sigterm_stops_cleanly
 	fi
 	stop_pid "$PROSODY_PID_p1"
+fi
+
+# Faults: bad secret file, corrupt store, a full store, kill -9 of the
+# master, and (last, since it takes DNS away) the DNS server gone.
+if want faults; then
+	# the secret file must be 0600: refused at start with a clear message
+	dbd_start d1 d1.test 127.0.0.10 off 1 && stop_pid "$DBD_PID_d1"
+	chmod 644 "$WORK/d1/secret"
+	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/badsecret.log" 2>&1
+	rc=$?
+	if [ "$rc" = 1 ] && grep -q "secret file must not be accessible by group or others" "$WORK/d1/badsecret.log"; then
+		pass fault_secret_file_mode_refused
+	else
+		fail fault_secret_file_mode_refused "rc=$rc $(cat "$WORK/d1/badsecret.log")"
+	fi
+	chmod 600 "$WORK/d1/secret"
+
+	# a corrupt store: a clear error at start, exit 1, no crash
+	cp "$WORK/d1/store/data.mdb" "$WORK/d1/data.mdb.good"
+	head -c 65536 /dev/urandom >"$WORK/d1/store/data.mdb"
+	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/corrupt.log" 2>&1
+	rc=$?
+	if [ "$rc" = 1 ] && grep -qi "store" "$WORK/d1/corrupt.log"; then
+		pass fault_corrupt_store_clear_error
+	else
+		fail fault_corrupt_store_clear_error "rc=$rc $(tail -3 "$WORK/d1/corrupt.log")"
+	fi
+	rm -rf "$WORK/d1/store"
+
+	# a full store: new work is refused with resource-constraint, the daemon
+	# keeps running, and every stanza it did accept is delivered
+	dbd_start d1 d1.test 127.0.0.10 off 1 "component_secret = s1" "dialback_timeout = 60s" \
+	    "queue_max = 100000" "queue_max_age = 120s" || fail fault_setup "d1 did not start"
+	sed -i 's/^store_size = 16M/store_size = 1M/' "$WORK/d1/dialbackd.conf"
+	stop_pid "$DBD_PID_d1"
+	rm -rf "$WORK/d1/store"
+	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/log" 2>&1 &
+	DBD_PID_d1=$!; PIDS+=("$DBD_PID_d1")
+	wait_listening 127.0.0.10 5347
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --hold-file "$WORK/release3" --timeout 90 \
+	    >"$WORK/auth-full.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	body="$(head -c 3000 /dev/zero | tr '\0' 'x')"
+	raws=()
+	for i in $(seq 1 400); do raws+=(--raw "<message from='svc@d1.test' to='u@fake4.test' id='f$i'><body>$i $body</body></message>"); done
+	comp 127.0.0.10 d1.test s1 "${raws[@]}" --timeout 6 >"$WORK/full-send.log"
+	bounced="$(grep -c "resource-constraint" "$WORK/full-send.log")"
+	touch "$WORK/release3"
+	for _ in $(seq 1 100); do
+		[ "$(grep -c "RECV <ns0:message" "$WORK/auth-full.log")" -ge $((400 - bounced)) ] && break
+		sleep 0.2
+	done
+	delivered="$(grep -c "RECV <ns0:message" "$WORK/auth-full.log")"
+	if [ "$bounced" -gt 0 ] && [ "$delivered" = $((400 - bounced)) ] && grep -q "map full" "$WORK/d1/log" &&
+	    kill -0 "$DBD_PID_d1"; then
+		pass fault_store_full_refuses_new_work_loses_nothing
+		log "$bounced of 400 refused with resource-constraint, $delivered delivered"
+	else
+		fail fault_store_full_refuses_new_work_loses_nothing "bounced $bounced delivered $delivered"
+	fi
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+	sed -i 's/^store_size = 1M/store_size = 16M/' "$WORK/d1/dialbackd.conf"
+
+	# kill -9 of the master: the workers exit; a restart finds the store intact
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --hold-file "$WORK/release4" --timeout 60 \
+	    >"$WORK/auth-master.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/log" 2>&1 &
+	DBD_PID_d1=$!; PIDS+=("$DBD_PID_d1")
+	wait_listening 127.0.0.10 5347
+	raws=()
+	for i in $(seq 1 10); do raws+=(--raw "<message from='svc@d1.test' to='u@fake5.test' id='m$i'><body>$i</body></message>"); done
+	comp 127.0.0.10 d1.test s1 "${raws[@]}" --timeout 2 >/dev/null
+	workers="$(worker_pids "$DBD_PID_d1")"
+	kill -9 "$DBD_PID_d1"
+	gone=0
+	for _ in $(seq 1 50); do
+		gone=1
+		for p in $workers; do kill -0 "$p" 2>/dev/null && gone=0; done
+		[ "$gone" = 1 ] && break
+		sleep 0.1
+	done
+	depth="$("$DBTOOL" -s "$WORK/d1/store" --json queue | /usr/bin/python3 -c '
+import json, sys
+print(sum(q.get("depth", 0) for q in json.load(sys.stdin) if q.get("remote") == "fake5.test"))')"
+	touch "$WORK/release4"
+	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/log2" 2>&1 &
+	DBD_PID_d1=$!; PIDS+=("$DBD_PID_d1")
+	for _ in $(seq 1 100); do
+		[ "$(grep -c "RECV <ns0:message" "$WORK/auth-master.log")" -ge 10 ] && break
+		sleep 0.1
+	done
+	if [ "$gone" = 1 ] && [ "$depth" = 10 ] && [ "$(grep -c "RECV <ns0:message" "$WORK/auth-master.log")" = 10 ]; then
+		pass fault_master_kill9_workers_exit_store_intact
+	else
+		fail fault_master_kill9_workers_exit_store_intact "workers gone=$gone depth=$depth delivered=$(grep -c "RECV <ns0:message" "$WORK/auth-master.log")"
+	fi
+	stop_pid "$DBD_PID_d1"
+	stop_pid "$AUTH_PID"
+
+	# the DNS server gone: a dialback error, not a hang
+	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/log" 2>&1 &
+	DBD_PID_d1=$!; PIDS+=("$DBD_PID_d1")
+	wait_listening 127.0.0.10 5269
+	kill "$(cat "$WORK/dnsmasq.pid")"
+	sleep 0.5
+	start=$(date +%s)
+	out="$(raw_script nodns <<'S'
+header fake6.test d1.test
+expect features
+send <db:result from='fake6.test' to='d1.test'>abcd</db:result>
+expect type="error"
+S
+)"
+	rc=$?
+	took=$(( $(date +%s) - start ))
+	if [ "$rc" = 0 ]; then
+		pass fault_dns_down_dialback_error
+		log "answered in ${took}s"
+	else
+		fail fault_dns_down_dialback_error "$out"
+	fi
+	stop_pid "$DBD_PID_d1"
 fi
 
 echo "$PASSED passed, $FAILED failed"
