@@ -399,6 +399,12 @@ resolver_s2s(struct resolver *r, const char *domain, const char *override_host,
 	return q;
 }
 
+int
+resolver_set_servers(struct resolver *r, const char *servers)
+{
+	return ares_set_servers_ports_csv(r->channel, servers) == ARES_SUCCESS ? 0 : -1;
+}
+
 void
 resolver_cancel(struct resolve_query *q)
 {

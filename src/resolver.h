@@ -32,6 +32,9 @@ void resolver_free(struct resolver *r);
  * The callback runs once, later, from the event loop. NULL on failure. */
 struct resolve_query *resolver_s2s(struct resolver *r, const char *domain,
     const char *override_host, uint16_t override_port, resolve_cb cb, void *arg);
+/* Use these name servers ("127.0.0.1:9,...") instead of resolv.conf's
+ * (the fuzzer points them at a closed loopback port). 0 on success. */
+int resolver_set_servers(struct resolver *r, const char *servers);
 /* The callback will not run; the query is freed when c-ares is done. */
 void resolver_cancel(struct resolve_query *q);
 
