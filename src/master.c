@@ -40,6 +40,7 @@ struct worker_slot {
 	unsigned delay;			/* current backoff */
 	bool ready;
 	pid_t drain_pid;		/* a previous worker of this slot still draining */
+	uint32_t streams;		/* open streams, as last reported */
 	struct worker_listener *listeners;	/* this slot's SO_REUSEPORT sockets */
 	size_t n_listeners;
 };
@@ -256,6 +257,7 @@ spawn(unsigned slot)
 		    ipc, n_ipc);
 	}
 	ws->pid = pid;
+	ws->streams = 0;
 	ws->started = time(NULL);
 	ws->respawn_at = 0;
 	ws->ready = false;
@@ -278,7 +280,14 @@ notify_status(const char *prefix)
 {
 	char msg[160];
 
-	snprintf(msg, sizeof(msg), "%sSTATUS=%u of %u workers ready", prefix, count_ready(), n_slots);
+	unsigned i;
+	unsigned long streams = 0;
+
+	for (i = 0; i < n_slots; i++)
+		if (slots[i].pid != 0)
+			streams += slots[i].streams;
+	snprintf(msg, sizeof(msg), "%sSTATUS=%u of %u workers ready, %lu streams", prefix,
+	    count_ready(), n_slots, streams);
 	(void)notify_send(msg);
 }
 
@@ -325,17 +334,26 @@ reap(void)
 static void
 read_ready(void)
 {
-	unsigned char buf[64];
+	struct worker_report r[64];
 	ssize_t n, j;
-	bool was_all = count_ready() == n_slots;
+	bool was_all = count_ready() == n_slots, changed = false;
 
-	while ((n = read(ready_pipe[0], buf, sizeof(buf))) > 0)
-		for (j = 0; j < n; j++)
-			if (buf[j] < n_slots && slots[buf[j]].pid != 0)
-				slots[buf[j]].ready = true;
+	while ((n = read(ready_pipe[0], r, sizeof(r))) > 0) {
+		for (j = 0; j < n / (ssize_t)sizeof(r[0]); j++) {
+			if (r[j].slot >= n_slots || slots[r[j].slot].pid == 0)
+				continue;
+			if (r[j].kind == WORKER_READY)
+				slots[r[j].slot].ready = true;
+			else if (r[j].kind == WORKER_STREAMS)
+				slots[r[j].slot].streams = r[j].value;
+			changed = true;
+		}
+	}
 	if (!was_all && count_ready() == n_slots) {
 		log_notice("all %u worker(s) ready", n_slots);
 		notify_status("READY=1\n");
+	} else if (changed && was_all) {
+		notify_status("");
 	}
 }
 

@@ -29,6 +29,7 @@
 #define WORKER_STOP_GRACE	5	/* seconds to flush streams on stop */
 #define ACCEPT_PAUSE_MS		500	/* back off when out of file descriptors */
 #define KEY_PURGE_INTERVAL	60	/* seconds between expired-key sweeps */
+#define STREAMS_REPORT_INTERVAL	5	/* seconds between stream counts to the master */
 #define MEM_TRIM_INTERVAL	5	/* at most every 5 s, once connections have closed */
 
 static struct worker the_worker;
@@ -127,6 +128,15 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 		return;
 	}
 	log_warn("accept: %s", strerror(err));
+}
+
+static void
+worker_report(struct worker *w, uint16_t kind, uint32_t value)
+{
+	struct worker_report r = { (uint16_t)w->slot, kind, value };
+
+	if (w->report_fd != -1 && write(w->report_fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		log_debug("cannot report to the master: %s", strerror(errno));
 }
 
 /* While stopping: leave the loop as soon as every stream is closed. */
@@ -296,6 +306,10 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	s2s_out_tick(w, now);
 	send_keepalives(w);
+	if (now % STREAMS_REPORT_INTERVAL == 0 && w->reported_streams != (uint32_t)w->n_conns) {
+		w->reported_streams = (uint32_t)w->n_conns;
+		worker_report(w, WORKER_STREAMS, w->reported_streams);
+	}
 	/* After a burst of connections has gone (a flood, a reconnect storm),
 	 * give the freed heap back to the system instead of keeping the peak. */
 	if (w->n_conns < w->conns_high && now - last_trim >= MEM_TRIM_INTERVAL) {
@@ -393,12 +407,8 @@ worker_main(int slot, struct conf *conf, const char *secret_digest,
 	/* Queues whose owner died (or that this slot's predecessor held). */
 	s2s_out_resume_queues(w);
 	log_info("worker %d ready (pid %ld)", slot, (long)w->pid);
-	if (ready_fd != -1) {
-		unsigned char b = (unsigned char)slot;
-		if (write(ready_fd, &b, 1) != 1)
-			log_warn("cannot tell the master we are ready: %s", strerror(errno));
-		close(ready_fd);
-	}
+	w->report_fd = ready_fd;
+	worker_report(w, WORKER_READY, 0);
 
 	event_base_dispatch(w->base);
 
@@ -408,6 +418,8 @@ worker_main(int slot, struct conf *conf, const char *secret_digest,
 	while (!TAILQ_EMPTY(&w->conns))
 		conn_abort(TAILQ_FIRST(&w->conns), "exit");
 	ipc_worker_free(w);
+	if (w->report_fd != -1)
+		close(w->report_fd);
 	resolver_free(w->resolver);
 	tls_contexts_free(w->tls);
 	event_free(w->ev_sigterm);

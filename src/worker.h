@@ -45,11 +45,24 @@ struct worker {
 	size_t conns_high;		/* most connections since memory was last trimmed */
 	uint64_t next_conn_id;
 	bool stopping;
-	bool draining;			/* SIGQUIT: no new connections, exit when idle */
+	bool draining;
+	int report_fd;			/* pipe to the master */
+	uint32_t reported_streams;			/* SIGQUIT: no new connections, exit when idle */
 };
 
-/* Runs a worker until it is told to stop; never returns. It writes one
- * byte to ready_fd once it accepts connections (then closes it). */
+/* What a worker tells the master on the report pipe: 8 bytes, written in
+ * one write() (atomic on a pipe). */
+struct worker_report {
+	uint16_t slot;
+	uint16_t kind;			/* WORKER_READY or WORKER_STREAMS */
+	uint32_t value;			/* streams open, for WORKER_STREAMS */
+};
+#define WORKER_READY	1
+#define WORKER_STREAMS	2
+
+/* Runs a worker until it is told to stop; never returns. It reports on
+ * ready_fd once it accepts connections, then its stream count every few
+ * seconds when it changed. */
 struct ipc_channel;
 void worker_main(int slot, struct conf *conf, const char *secret_digest,
     struct worker_listener *listeners, size_t n_listeners, int ready_fd,

@@ -598,6 +598,59 @@ if want hostile; then
 	hostile_suite
 fi
 
+# systemd's notify protocol: READY=1 only once every worker accepts,
+# RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM, STATUS= lines.
+if want notify; then
+	rm -f "$WORK/notify.sock"
+	ip netns exec "$NS" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(1)
+end = time.time() + 40
+while time.time() < end:
+    try:
+        m = s.recv(4096).decode()
+    except socket.timeout:
+        continue
+    print("%.3f %s" % (time.time(), m.replace("\n", " | ")), flush=True)
+    if "STOPPING=1" in m:
+        break
+' "$WORK/notify.sock" >"$WORK/notify.log" 2>&1 &
+	NOTIFY_PID=$!; PIDS+=("$NOTIFY_PID")
+	sleep 0.3
+	NOTIFY_SOCKET="$WORK/notify.sock" dbd_start d1 d1.test 127.0.0.10 off 3 || fail notify_setup "d1 did not start"
+	sleep 0.5
+	in_ns /usr/bin/python3 -c '
+import socket, time
+s = socket.create_connection(("127.0.0.10", 5269))
+s.sendall(b"<?xml version=\x271.0\x27?><stream:stream xmlns=\x27jabber:server\x27 xmlns:stream=\x27http://etherx.jabber.org/streams\x27 to=\x27d1.test\x27 version=\x271.0\x27>")
+time.sleep(7)
+' &
+	HOLD=$!
+	sleep 6
+	kill -HUP "$DBD_PID_d1"
+	sleep 1
+	wait "$HOLD"
+	stop_pid "$DBD_PID_d1"
+	for _ in $(seq 1 30); do kill -0 "$NOTIFY_PID" 2>/dev/null || break; sleep 0.1; done
+	first_ready="$(grep -m1 "READY=1" "$WORK/notify.log")"
+	if grep -q "STATUS=3 of 3 workers ready" <<<"$first_ready" &&
+	    ! grep -m1 -B100 "READY=1" "$WORK/notify.log" | grep -v "READY=1" | grep -q "3 of 3"; then
+		pass notify_ready_after_all_workers
+	else
+		fail notify_ready_after_all_workers "$(cat "$WORK/notify.log")"
+	fi
+	if awk '/RELOADING=1/ { r = 1; next } r && /READY=1/ { ok = 1 } END { exit !ok }' "$WORK/notify.log"; then
+		pass notify_reloading_then_ready_on_hup
+	else
+		fail notify_reloading_then_ready_on_hup "$(cat "$WORK/notify.log")"
+	fi
+	grep -q "STOPPING=1" "$WORK/notify.log" && pass notify_stopping_on_term || fail notify_stopping_on_term "$(cat "$WORK/notify.log")"
+	grep -q "STATUS=3 of 3 workers ready, 1 streams" "$WORK/notify.log" && pass notify_status_counts_streams \
+	    || fail notify_status_counts_streams "$(cat "$WORK/notify.log")"
+fi
+
 # Process control: kill -9 of a worker, SIGHUP with a broken config,
 # SIGTERM closing streams.
 if want signals; then
