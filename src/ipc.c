@@ -18,6 +18,7 @@
 
 #define IPC_BUF		(2u << 20)	/* socket buffers: room for stanzas up to ~1.9 MiB */
 #define IPC_MAGIC	0x44424431u	/* "DBD1" */
+#define IPC_BACKLOG_MAX	(64u << 20)	/* bytes waiting for one busy worker */
 
 struct ipc_hdr {
 	uint32_t magic;
@@ -141,14 +142,83 @@ ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n)
 	return 0;
 }
 
-void
-ipc_worker_free(struct worker *w)
+/* A message that could not be sent at once (the receiving worker's queue
+ * was full: EAGAIN). Later messages to the same worker wait behind it, so
+ * order is kept; a write event flushes them when the queue drains. */
+struct ipc_pending {
+	struct ipc_pending *next;
+	size_t len;
+	unsigned char msg[];
+};
+
+struct ipc_backlog {
+	struct ipc_pending *head, *tail;
+	size_t bytes;
+	struct event *ev;		/* EV_WRITE on the slot's send_fd while non-empty */
+	int slot;
+};
+
+static struct ipc_backlog *backlogs;	/* one per slot, made on first use */
+
+static void
+backlog_flush(evutil_socket_t fd, short what, void *arg)
 {
-	if (ev_recv != NULL)
-		event_free(ev_recv);
-	ev_recv = NULL;
-	free(rbuf);
-	rbuf = NULL;
+	struct ipc_backlog *b = arg;
+	struct ipc_pending *p;
+
+	while ((p = b->head) != NULL) {
+		if (send(chans[b->slot].send_fd, p->msg, p->len, MSG_DONTWAIT) < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;		/* still full: wait for the next write event */
+			log_warn("ipc: a message for worker %d is lost: %s", b->slot, strerror(errno));
+		}
+		b->head = p->next;
+		if (b->head == NULL)
+			b->tail = NULL;
+		b->bytes -= p->len;
+		free(p);
+	}
+	event_del(b->ev);
+}
+
+static int
+backlog_add(struct worker *w, int slot, const struct iovec *iov, int n, size_t total)
+{
+	struct ipc_backlog *b;
+	struct ipc_pending *p;
+	size_t off = 0;
+	int i;
+
+	if (backlogs == NULL && (backlogs = calloc(n_chans, sizeof(*backlogs))) == NULL)
+		return -1;
+	b = &backlogs[slot];
+	if (b->bytes + total > IPC_BACKLOG_MAX) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (b->ev == NULL) {
+		b->slot = slot;
+		b->ev = event_new(w->base, chans[slot].send_fd, EV_WRITE | EV_PERSIST, backlog_flush, b);
+		if (b->ev == NULL)
+			return -1;
+	}
+	if ((p = malloc(sizeof(*p) + total)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		memcpy(p->msg + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	p->len = total;
+	p->next = NULL;
+	if (b->tail != NULL)
+		b->tail->next = p;
+	else
+		b->head = p;
+	b->tail = p;
+	b->bytes += total;
+	if (event_add(b->ev, NULL) == -1)
+		return -1;
+	return 0;
 }
 
 int
@@ -157,7 +227,7 @@ ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
 {
 	struct ipc_hdr h;
 	struct iovec iov[4];
-	size_t ll = strlen(local), rl = strlen(remote);
+	size_t ll = strlen(local), rl = strlen(remote), total;
 	ssize_t n;
 
 	if (slot < 0 || (unsigned)slot >= n_chans || len > max_data || ll > 0xffff || rl > 0xffff) {
@@ -178,8 +248,37 @@ ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
 	iov[2].iov_len = rl + 1;
 	iov[3].iov_base = (void *)data;
 	iov[3].iov_len = len;
+	total = sizeof(h) + ll + 1 + rl + 1 + len;
+	/* Behind a backlog, join it: order to one worker is kept. */
+	if (backlogs != NULL && backlogs[slot].head != NULL)
+		return backlog_add(w, slot, iov, 4, total);
 	n = writev(chans[slot].send_fd, iov, 4);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return backlog_add(w, slot, iov, 4, total);
 	if (n < 0)
 		return -1;
 	return 0;
+}
+
+void
+ipc_worker_free(struct worker *w)
+{
+	unsigned i;
+	struct ipc_pending *p;
+
+	for (i = 0; backlogs != NULL && i < n_chans; i++) {
+		while ((p = backlogs[i].head) != NULL) {
+			backlogs[i].head = p->next;
+			free(p);
+		}
+		if (backlogs[i].ev != NULL)
+			event_free(backlogs[i].ev);
+	}
+	free(backlogs);
+	backlogs = NULL;
+	if (ev_recv != NULL)
+		event_free(ev_recv);
+	ev_recv = NULL;
+	free(rbuf);
+	rbuf = NULL;
 }

@@ -32,9 +32,10 @@ void ipc_close(struct ipc_channel *ch);
 int ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n);
 void ipc_worker_free(struct worker *w);
 
-/* Hands a message to slot's worker. 0 sent; -1 when the message is larger
- * than a datagram may be or the peer's queue is full (errno EMSGSIZE or
- * EAGAIN): the caller falls back (store queue, or a bounce). */
+/* Hands a message to slot's worker. 0 when sent or kept, in order, until
+ * that worker's queue has room again; -1 when the message is larger than a
+ * datagram may be (EMSGSIZE) or too much is already waiting for that worker
+ * (EAGAIN): the caller falls back (store queue, or a bounce). */
 int ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
     const char *remote, const char *data, size_t len);
 

@@ -494,6 +494,43 @@ if want prosody_component; then
 	stop_pid "$DBD_PID_d1"
 fi
 
+# A burst: four peers send 4000 messages each to a component as fast as
+# they can; with 2 workers about half cross between workers, and none may
+# be lost or bounced.
+if want burst; then
+	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" || fail burst_setup "d1 did not start"
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 >"$WORK/burst-auth.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	ip netns exec "$NS" $XMPP component --host 127.0.0.10 --port 5347 --domain d1.test --secret s1 \
+	    --sink --echo-count 16000 --timeout 90 >"$WORK/sink.log" 2>&1 &
+	SINK=$!; PIDS+=("$SINK")
+	sleep 0.5
+	BODY=burst
+	for i in 1 2 3 4; do
+		cat >"$WORK/burst$i.script" <<S
+header fake$i.test d1.test
+expect features
+send <db:result from='fake$i.test' to='d1.test'>abcd</db:result>
+expect type="valid"
+sendrepeat 4000 <message from='u@fake$i.test' to='sink@d1.test' type='chat'><body>$BODY</body></message>
+sleep 2
+S
+		in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/burst$i.script" --timeout 30 >/dev/null 2>&1 &
+		bp[$i]=$!
+	done
+	for i in 1 2 3 4; do wait "${bp[$i]}"; done
+	for _ in $(seq 1 100); do kill -0 "$SINK" 2>/dev/null || break; sleep 0.1; done
+	if grep -q "^COUNTED 16000" "$WORK/sink.log" && ! grep -q "bounced" "$WORK/d1/log"; then
+		pass burst_across_workers_nothing_lost
+		log "$(grep -c 'handed to worker' "$WORK/d1/log") hand-offs between workers"
+	else
+		fail burst_across_workers_nothing_lost "$(tail -2 "$WORK/sink.log"); $(grep -c bounced "$WORK/d1/log") bounced"
+	fi
+	stop_pid "$SINK"
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
 # Reload: workers 2 -> 4 -> 1 while a federated stream carries traffic.
 if want reload; then
 	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" || fail reload_setup "d1 did not start"

@@ -391,6 +391,9 @@ def component(a):
         bare = frm.split("/")[0]
         if bare in got:
             got[bare].append(body)
+        elif targets == [] and a.sink:
+            echoed += 1
+            continue
         elif targets == []:
             # echo mode
             s.send("<message from='%s' to='%s' id='%s' type='chat'><body>%s</body></message>"
@@ -404,6 +407,8 @@ def component(a):
             rc = 1
         else:
             print("OK %s %d in order" % (t, a.count))
+    if a.sink:
+        print("COUNTED %d" % echoed, flush=True)
     print("ERRORS %d" % errors, flush=True)
     s.send("</stream:stream>")
     return rc
@@ -455,6 +460,7 @@ def main():
     ap.add_argument("--user", default="svc")
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--echo-count", type=int, default=0)
+    ap.add_argument("--sink", action="store_true", help="count messages, do not echo")
     ap.add_argument("--raw", action="append")
     ap.add_argument("--body", default="hello")
     ap.add_argument("--hold-file")
