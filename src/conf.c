@@ -156,15 +156,6 @@ static const char *const section_names[] = {
 	[SECT_HOSTS] = "hosts",
 };
 
-/* log.h can parse level names but not print them. */
-static const char *const level_names[] = {
-	[LOG_LVL_ERR] = "error",
-	[LOG_LVL_WARN] = "warning",
-	[LOG_LVL_NOTICE] = "notice",
-	[LOG_LVL_INFO] = "info",
-	[LOG_LVL_DEBUG] = "debug",
-};
-
 /* Parse-time bookkeeping for one [domain NAME], parallel to c->domains. */
 struct domain_parse {
 	int line;			/* of the [domain NAME] header */
@@ -1396,7 +1387,6 @@ print_key(const struct conf *c, const struct conf_key *k, const void *base,
 	const void *field = (const char *)base + k->offset;
 	const char *s = NULL;
 	char buf[32];
-	size_t lvl;
 
 	switch (k->kind) {
 	case KIND_UINT:
@@ -1429,9 +1419,7 @@ print_key(const struct conf *c, const struct conf_key *k, const void *base,
 		s = *(char *const *)field != NULL ? "<set>" : NULL;
 		break;
 	case KIND_LOGLEVEL:
-		lvl = (size_t)*(const enum log_level *)field;
-		s = lvl < ARRAY_SIZE(level_names) ? level_names[lvl] :
-		    "unknown";
+		s = log_level_name(*(const enum log_level *)field);
 		break;
 	case KIND_TLS:
 		s = conf_tls_mode_name(*(const enum tls_mode *)field);

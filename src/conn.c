@@ -147,30 +147,41 @@ conn_setup_bev(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
 
+/* Wraps fd (owned from here on) into the connection's bufferevent. On
+ * failure the connection is freed and -1 returned. */
+static int
+conn_attach_socket(struct conn *c, evutil_socket_t fd)
+{
+	int one = 1;
+
+	/* Dialback is a chain of small writes; Nagle would add ~40 ms to each
+	 * (see the interop notes on delayed ACKs). */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_debug("conn %llu: TCP_NODELAY: %s", (unsigned long long)c->id, strerror(errno));
+	c->bev = bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		conn_free(c);
+		return -1;
+	}
+	conn_setup_bev(c);
+	return 0;
+}
+
 struct conn *
 conn_accept(struct worker *w, enum conn_kind kind, int fd, const struct sockaddr *sa,
     const struct conn_ops *ops, void *role)
 {
 	struct conn *c;
-	int one = 1;
 
 	if ((c = conn_new(w, kind, ops, role)) == NULL) {
 		close(fd);
 		return NULL;
 	}
 	util_format_addr(sa, c->peer, sizeof(c->peer));
-	/* Dialback is a chain of small writes; Nagle would add ~40 ms to each
-	 * (see the interop notes on delayed ACKs). */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
-		log_debug("conn %llu: TCP_NODELAY: %s", (unsigned long long)c->id, strerror(errno));
 	evutil_make_socket_nonblocking(fd);
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		close(fd);
-		conn_free(c);
+	if (conn_attach_socket(c, fd) == -1)
 		return NULL;
-	}
-	conn_setup_bev(c);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
 		conn_free(c);
 		return NULL;
@@ -183,7 +194,6 @@ conn_connect(struct worker *w, const struct sockaddr *sa, socklen_t len,
     const struct conn_ops *ops, void *role)
 {
 	struct conn *c = conn_new(w, CONN_S2S_OUT, ops, role);
-	int one = 1;
 	evutil_socket_t fd;
 
 	if (c == NULL)
@@ -195,14 +205,8 @@ conn_connect(struct worker *w, const struct sockaddr *sa, socklen_t len,
 		conn_free(c);
 		return NULL;
 	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		close(fd);
-		conn_free(c);
+	if (conn_attach_socket(c, fd) == -1)
 		return NULL;
-	}
-	conn_setup_bev(c);
 	c->connecting = true;
 	if (bufferevent_socket_connect(c->bev, sa, (int)len) == -1) {
 		conn_free(c);

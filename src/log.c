@@ -118,6 +118,12 @@ log_set_procname(const char *name)
 	snprintf(procname, sizeof(procname), "%s", name);
 }
 
+const char *
+log_level_name(enum log_level lvl)
+{
+	return (size_t)lvl < sizeof(level_names) / sizeof(level_names[0]) ? level_names[lvl] : "unknown";
+}
+
 int
 log_level_parse(const char *s, enum log_level *out)
 {

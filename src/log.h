@@ -25,6 +25,8 @@ enum log_level log_get_level(void);
 void log_set_procname(const char *name);
 /* Parses "error|warning|notice|info|debug"; 0 on success. */
 int log_level_parse(const char *s, enum log_level *out);
+/* "error", "warning", ... ("unknown" out of range). */
+const char *log_level_name(enum log_level level);
 int log_enabled(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...) LOG_PRINTF(2, 3);

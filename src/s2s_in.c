@@ -335,6 +335,28 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 	free(key);
 }
 
+static const char *const key_verdict_names[] = {
+	[KEY_VALID] = "valid", [KEY_UNKNOWN] = "no such key", [KEY_EXPIRED] = "key expired",
+	[KEY_MISMATCH] = "key mismatch",
+};
+
+/* <db:verify from=ours to=asker id=... type='TAIL: the answer of the
+ * authoritative role, attributes escaped (they come from the peer). */
+static void
+in_verify_answer(struct s2s_in *s, const char *ours, const char *asker, const char *id,
+    const char *type_tail)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb, 8192);
+	if (strbuf_appends(&sb, "<db:verify from='") == 0 && xml_escape(&sb, ours, strlen(ours)) == 0 &&
+	    strbuf_appends(&sb, "' to='") == 0 && xml_escape(&sb, asker, strlen(asker)) == 0 &&
+	    strbuf_appends(&sb, "' id='") == 0 && xml_escape(&sb, id, strlen(id)) == 0 &&
+	    strbuf_appends(&sb, "' type='") == 0 && strbuf_appends(&sb, type_tail) == 0)
+		conn_write(s->c, sb.data, sb.len);
+	strbuf_free(&sb);
+}
+
 /* <db:verify from=receiving to=us id=...>key</db:verify>: the
  * authoritative role, answered from the shared store whichever worker
  * issued the key and whether or not this stream is authenticated. */
@@ -350,7 +372,6 @@ in_db_verify(struct s2s_in *s, struct xml_node *n)
 	const char *k;
 	size_t klen;
 	int rc;
-	struct strbuf sb;
 
 	if (xml_node_attr(n, "type") != NULL) {
 		log_info("s2s in conn %llu: db:verify with a type on an inbound stream; ignored",
@@ -361,23 +382,13 @@ in_db_verify(struct s2s_in *s, struct xml_node *n)
 		conn_stream_error(s->c, "improper-addressing", "db:verify needs 'from', 'to' and 'id'");
 		return;
 	}
-	strbuf_init(&sb, 8192);
 	if (!worker_hosts(w, to)) {
 		log_info("s2s in conn %llu: db:verify for unhosted %s", (unsigned long long)s->c->id, to);
-		strbuf_appends(&sb, "<db:verify from='");
-		xml_escape(&sb, to, strlen(to));
-		strbuf_appends(&sb, "' to='");
-		xml_escape(&sb, from, strlen(from));
-		strbuf_appends(&sb, "' id='");
-		xml_escape(&sb, id, strlen(id));
-		strbuf_appends(&sb, "' type='error'><error type='cancel'><item-not-found xmlns='"
+		in_verify_answer(s, to, from, id, "error'><error type='cancel'><item-not-found xmlns='"
 		    NS_STANZA_ERRORS "'/></error></db:verify>");
-		conn_write(s->c, sb.data, sb.len);
-		strbuf_free(&sb);
 		return;
 	}
 	if ((key = xml_node_text(n, &klen)) == NULL) {
-		strbuf_free(&sb);
 		conn_abort(s->c, "out of memory");
 		return;
 	}
@@ -391,22 +402,10 @@ in_db_verify(struct s2s_in *s, struct xml_node *n)
 		    to, from, store_strerror(rc));
 		verdict = KEY_UNKNOWN;
 	}
-	static const char *const why[] = {
-		[KEY_VALID] = "valid", [KEY_UNKNOWN] = "no such key", [KEY_EXPIRED] = "key expired",
-		[KEY_MISMATCH] = "key mismatch",
-	};
 	stats_inc(ST_VERIFY_ANSWERED);
 	log_info("s2s in conn %llu: db:verify %s -> %s id %s: %s (key issued by worker %d)",
-	    (unsigned long long)s->c->id, to, from, id, why[verdict], issuer.slot);
-	strbuf_appends(&sb, "<db:verify from='");
-	xml_escape(&sb, to, strlen(to));
-	strbuf_appends(&sb, "' to='");
-	xml_escape(&sb, from, strlen(from));
-	strbuf_appends(&sb, "' id='");
-	xml_escape(&sb, id, strlen(id));
-	strbuf_appends(&sb, verdict == KEY_VALID ? "' type='valid'/>" : "' type='invalid'/>");
-	conn_write(s->c, sb.data, sb.len);
-	strbuf_free(&sb);
+	    (unsigned long long)s->c->id, to, from, id, key_verdict_names[verdict], issuer.slot);
+	in_verify_answer(s, to, from, id, verdict == KEY_VALID ? "valid'/>" : "invalid'/>");
 }
 
 void
