@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "component.h"
 #include "conf.h"
@@ -21,12 +22,38 @@
 #include "xmlnode.h"
 #include "xmlstream.h"
 
+/* kill(pid, 0) answers "is the owner alive?", but a syscall per stanza
+ * shows in profiles: answers are kept for a moment. A dead owner is seen
+ * within ALIVE_CACHE_MS; its successor clears its routes anyway. */
+#define ALIVE_CACHE_SLOTS	64
+#define ALIVE_CACHE_MS		200
+
+struct alive_entry {
+	pid_t pid;
+	bool alive;
+	uint64_t checked_ms;
+};
+
+static struct alive_entry alive_cache[ALIVE_CACHE_SLOTS];
+
 bool
 router_owner_alive(const struct store_owner *o)
 {
+	struct alive_entry *e;
+	uint64_t now;
+
 	if (o->pid <= 0)
 		return false;
-	return kill(o->pid, 0) == 0 || errno == EPERM;
+	if (o->pid == getpid())
+		return true;
+	e = &alive_cache[(unsigned)o->pid % ALIVE_CACHE_SLOTS];
+	now = util_now_mono_ms();
+	if (e->pid == o->pid && now - e->checked_ms < ALIVE_CACHE_MS)
+		return e->alive;
+	e->pid = o->pid;
+	e->alive = kill(o->pid, 0) == 0 || errno == EPERM;
+	e->checked_ms = now;
+	return e->alive;
 }
 
 static bool
