@@ -263,6 +263,7 @@ conn_write(struct conn *c, const char *data, size_t len)
 	if (evbuffer_get_length(out) + len > c->w->conf->output_buffer_max) {
 		log_warn("conn %llu %s: peer is not reading (%zu bytes pending); closing",
 		    (unsigned long long)c->id, c->peer, evbuffer_get_length(out));
+		stats_inc(ST_LIMITS_HIT);
 		conn_abort(c, "output buffer limit");
 		return -1;
 	}
@@ -334,6 +335,9 @@ conn_stream_error(struct conn *c, const char *condition, const char *text)
 		return;
 	log_info("conn %llu %s: stream error <%s/>%s%s", (unsigned long long)c->id, c->peer,
 	    condition, text != NULL ? ": " : "", text != NULL ? text : "");
+	stats_inc(ST_STREAM_ERRORS);
+	if (strcmp(condition, "policy-violation") == 0 || strcmp(condition, "resource-constraint") == 0)
+		stats_inc(ST_LIMITS_HIT);
 	if (c->header_sent) {
 		struct strbuf sb;
 

@@ -289,6 +289,7 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 		return;
 	}
 	if (s->n_pairs >= IN_MAX_PAIRS || s->n_pairs - s->n_valid >= w->conf->max_pending_dialback) {
+		stats_inc(ST_LIMITS_HIT);
 		in_dialback_error(s, to, from, "resource-constraint");
 		return;
 	}

@@ -23,6 +23,8 @@ static const char *const stat_names[ST_COUNT] = {
 	[ST_BYTES_OUT] = "bytes_out",
 	[ST_COMPONENTS] = "components",
 	[ST_REFUSED] = "connections_refused",
+	[ST_STREAM_ERRORS] = "stream_errors",
+	[ST_LIMITS_HIT] = "limits_hit",
 };
 
 static uint64_t pending[ST_COUNT];

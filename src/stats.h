@@ -22,6 +22,8 @@ enum stat_id {
 	ST_BYTES_OUT,
 	ST_COMPONENTS,		/* component attachments */
 	ST_REFUSED,		/* connections refused at accept (limits) */
+	ST_STREAM_ERRORS,	/* stream errors we sent */
+	ST_LIMITS_HIT,		/* a limit refused something: stanza size, depth, pending, output */
 	ST_COUNT
 };
 

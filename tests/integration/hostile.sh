@@ -375,6 +375,16 @@ PY
 	else
 		fail hostile_memory_back_to_baseline "RSS ${base} -> ${after} KiB"
 	fi
+	# every refusal was counted (workers flush their counters each second)
+	sleep 1.5
+	if "$DBTOOL" -s "$WORK/d1/store" --json stats | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)["total"]
+sys.exit(0 if t.get("limits_hit", 0) > 0 and t.get("stream_errors", 0) >= 20 else 1)'; then
+		pass hostile_violations_counted
+	else
+		fail hostile_violations_counted "$("$DBTOOL" -s "$WORK/d1/store" stats)"
+	fi
 	stop_pid "$DBD_PID_d1"
 
 	# Per-address limits, refused at accept before any TLS or XML work:
