@@ -29,7 +29,7 @@
 #define WORKER_STOP_GRACE	5	/* seconds to flush streams on stop */
 #define ACCEPT_PAUSE_MS		500	/* back off when out of file descriptors */
 #define KEY_PURGE_INTERVAL	60	/* seconds between expired-key sweeps */
-#define STREAMS_REPORT_INTERVAL	5	/* seconds between stream counts to the master */
+#define STREAMS_REPORT_INTERVAL	2	/* seconds between stream counts to the master */
 #define MEM_TRIM_INTERVAL	5	/* at most every 5 s, once connections have closed */
 
 static struct worker the_worker;
@@ -293,7 +293,7 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	static time_t last_purge, last_trim;
+	static time_t last_purge, last_trim, last_report;
 	time_t now = time(NULL);
 	size_t purged = 0;
 
@@ -306,7 +306,9 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	s2s_out_tick(w, now);
 	send_keepalives(w);
-	if (now % STREAMS_REPORT_INTERVAL == 0 && w->reported_streams != (uint32_t)w->n_conns) {
+	/* elapsed time, not now % N: a late tick must not skip a report */
+	if (now - last_report >= STREAMS_REPORT_INTERVAL && w->reported_streams != (uint32_t)w->n_conns) {
+		last_report = now;
 		w->reported_streams = (uint32_t)w->n_conns;
 		worker_report(w, WORKER_STREAMS, w->reported_streams);
 	}

@@ -61,8 +61,8 @@ struct worker_report {
 #define WORKER_STREAMS	2
 
 /* Runs a worker until it is told to stop; never returns. It reports on
- * ready_fd once it accepts connections, then its stream count every few
- * seconds when it changed. */
+ * ready_fd once it accepts connections, then its stream count (at most
+ * every 2 s) when it changed. */
 struct ipc_channel;
 void worker_main(int slot, struct conf *conf, const char *secret_digest,
     struct worker_listener *listeners, size_t n_listeners, int ready_fd,
