@@ -61,6 +61,7 @@ setup(void)
 	w.slot = 0;
 	w.pid = getpid();
 	TAILQ_INIT(&w.conns);
+	TAILQ_INIT(&w.paused);
 	if (dialback_secret_digest("fuzzing-secret-0123456789", 25, w.secret_digest) == -1 ||
 	    (w.store = store_open(w.conf->store, w.conf->store_size, STORE_NOSYNC, 16, err, sizeof(err))) == NULL ||
 	    (w.base = event_base_new()) == NULL ||

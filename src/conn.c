@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "conn.h"
+#include "ipc.h"
 #include "log.h"
 #include "stats.h"
 #include "util.h"
@@ -23,11 +24,18 @@
 #define CONN_OUTPUT_MAX		(4u << 20)	/* a peer that stops reading is cut off here */
 #define CONN_CLOSE_GRACE	5		/* seconds to flush a closing stream */
 #define CONN_READ_CHUNK		16384
+/* A component (a trusted local service) whose unread output passes this
+ * makes the worker stop reading inbound streams until it has caught up:
+ * back-pressure instead of cutting the component off at output_buffer_max.
+ * Remote peers never cause a pause (a peer that does not read would stall
+ * everyone); they hit output_buffer_max. */
+#define CONN_OUTPUT_HIGH	(1u << 20)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_free(struct conn *c);
+static void conn_set_congested(struct conn *c, bool on);
 
 /* The XML parser's callbacks forward to the role. */
 static void
@@ -274,6 +282,8 @@ conn_write(struct conn *c, const char *data, size_t len)
 		conn_abort(c, "out of memory");
 		return -1;
 	}
+	if (c->kind == CONN_COMPONENT && evbuffer_get_length(out) > CONN_OUTPUT_HIGH)
+		conn_set_congested(c, true);
 	/* Whitespace keepalives do not count as traffic for idle_timeout. */
 	if (!(len == 1 && data[0] == ' '))
 		c->last_write_ms = util_now_mono_ms();
@@ -378,11 +388,48 @@ conn_abort(struct conn *c, const char *reason)
 		conn_free(c);
 }
 
+void
+conn_resume_paused(struct worker *w)
+{
+	struct conn *p;
+
+	while ((p = TAILQ_FIRST(&w->paused)) != NULL) {
+		TAILQ_REMOVE(&w->paused, p, pause_entry);
+		p->paused = false;
+		if (p->dead || p->closing || p->bev == NULL)
+			continue;
+		bufferevent_enable(p->bev, EV_READ);
+		/* what was already read waits in the input buffer: process it */
+		bufferevent_trigger(p->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+	ipc_resume(w);
+}
+
+static void
+conn_set_congested(struct conn *c, bool on)
+{
+	if (c->congested == on)
+		return;
+	c->congested = on;
+	if (on) {
+		if (c->w->congested++ == 0)
+			log_info("conn %llu %s: component is slow; pausing inbound streams",
+			    (unsigned long long)c->id, c->peer);
+	} else if (--c->w->congested == 0) {
+		conn_resume_paused(c->w);
+	}
+}
+
 static void
 conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
 
+	if (c->paused) {
+		TAILQ_REMOVE(&w->paused, c, pause_entry);
+		c->paused = false;
+	}
+	conn_set_congested(c, false);
 	c->busy++;	/* on_free must not re-enter conn_free */
 	c->ops->on_free(c, c->close_reason[0] != '\0' ? c->close_reason : "closed");
 	TAILQ_REMOVE(&w->conns, c, entry);
@@ -497,6 +544,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	c->busy++;
 	conn_tls_established(c);
 	while (!c->dead && !c->closing && evbuffer_get_length(in) > 0) {
+		if (c->w->congested > 0 && c->kind == CONN_S2S_IN) {
+			/* back-pressure: leave the rest in the input buffer */
+			bufferevent_disable(c->bev, EV_READ);
+			if (!c->paused) {
+				c->paused = true;
+				TAILQ_INSERT_TAIL(&c->w->paused, c, pause_entry);
+			}
+			break;
+		}
 		ev_ssize_t n = evbuffer_copyout(in, buf, sizeof(buf));
 		size_t consumed = 0;
 		enum xml_feed_result r;
@@ -543,6 +599,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		conn_abort(c, c->close_reason);
 		return;
 	}
+	conn_set_congested(c, false);
 	if (c->ops->on_drained != NULL) {
 		c->busy++;
 		c->ops->on_drained(c);

@@ -57,12 +57,18 @@ struct conn {
 	bool tls_server;
 	char tls_sni[256];
 	char close_reason[160];
+	bool congested;			/* component: output above the high watermark */
+	bool paused;			/* reading stopped for back-pressure */
+	TAILQ_ENTRY(conn) pause_entry;
 	TAILQ_ENTRY(conn) entry;
 };
 
 /* Adopts an accepted socket. NULL on failure (fd closed). */
 struct conn *conn_accept(struct worker *w, enum conn_kind kind, int fd,
     const struct sockaddr *sa, const struct conn_ops *ops, void *role);
+/* Back-pressure ended: read the paused streams (and the worker channel)
+ * again. */
+void conn_resume_paused(struct worker *w);
 /* After the first validated pair: allow full-size stanzas. */
 void conn_authenticated(struct conn *c);
 /* Starts a non-blocking connect; ops->on_connected or on_connect_failed

@@ -34,6 +34,14 @@ static struct event *ev_recv;
 static struct ipc_channel *chans;
 static unsigned n_chans;
 static char *rbuf;
+static bool recv_paused;
+
+void
+ipc_resume(struct worker *w)
+{
+	if (recv_paused && ev_recv != NULL && event_add(ev_recv, NULL) == 0)
+		recv_paused = false;
+}
 
 size_t
 ipc_max_data(void)
@@ -92,6 +100,13 @@ ipc_recv_cb(evutil_socket_t fd, short what, void *arg)
 
 	/* A bounded number per wakeup keeps the loop fair to sockets. */
 	for (i = 0; i < 256; i++) {
+		if (w->congested > 0) {
+			/* back-pressure: senders keep their messages in their
+			 * backlogs until our component has caught up */
+			event_del(ev_recv);
+			recv_paused = true;
+			return;
+		}
 		n = recv(fd, rbuf, IPC_BUF, 0);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)

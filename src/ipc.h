@@ -39,6 +39,8 @@ void ipc_worker_free(struct worker *w);
 int ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
     const char *remote, const char *data, size_t len);
 
+/* Read the worker channel again after back-pressure (conn.c). */
+void ipc_resume(struct worker *w);
 /* Largest stanza that fits in one message. */
 size_t ipc_max_data(void);
 

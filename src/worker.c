@@ -359,6 +359,7 @@ worker_main(int slot, struct conf *conf, const char *secret_digest,
 	w->listeners = listeners;
 	w->n_listeners = n_listeners;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->paused);
 	snprintf(name, sizeof(name), "worker %d", slot);
 	log_set_procname(name);
 

@@ -41,6 +41,8 @@ struct worker {
 	struct event *ev_accept_resume;	/* re-enable accepting after EMFILE */
 	struct event *ev_stop_check;	/* while stopping: exit when no streams are left */
 	TAILQ_HEAD(, conn) conns;	/* every live connection */
+	TAILQ_HEAD(, conn) paused;	/* inbound streams not read while a component is congested */
+	unsigned congested;		/* components whose output is above CONN_OUTPUT_HIGH */
 	size_t n_conns;
 	size_t conns_high;		/* most connections since memory was last trimmed */
 	uint64_t next_conn_id;
