@@ -67,22 +67,8 @@ component_accept(struct worker *w, int fd, const struct sockaddr *sa)
 static void
 component_header(struct component *k, const char *from)
 {
-	struct strbuf sb;
-
-	strbuf_init(&sb, 4096);
-	strbuf_appends(&sb, "<?xml version='1.0'?><stream:stream xmlns:stream='" NS_STREAMS
-	    "' xmlns='" NS_COMPONENT "' id='");
-	strbuf_appends(&sb, k->stream_id);
-	strbuf_appends(&sb, "'");
-	if (from != NULL) {
-		strbuf_appends(&sb, " from='");
-		xml_escape(&sb, from, strlen(from));
-		strbuf_appends(&sb, "'");
-	}
-	if (strbuf_appends(&sb, ">") == 0)
-		conn_write(k->c, sb.data, sb.len);
-	strbuf_free(&sb);
-	k->c->header_sent = true;
+	/* XEP-0114 defines no version and no features */
+	conn_send_header(k->c, k->stream_id, from, NULL, false);
 }
 
 static void
@@ -292,27 +278,9 @@ component_free(struct conn *c, const char *reason)
 	free(k);
 }
 
-static void
-component_never_connects(struct conn *c)
-{
-}
-
-static void
-component_never_fails(struct conn *c, const char *why)
-{
-}
-
-static void
-component_no_tls(struct conn *c)
-{
-}
-
 static const struct conn_ops component_ops = {
-	.on_connected = component_never_connects,
-	.on_connect_failed = component_never_fails,
 	.on_stream_start = component_stream_start,
 	.on_stanza = component_stanza,
-	.on_tls_ready = component_no_tls,
 	.on_timeout = component_timeout,
 	.on_free = component_free,
 };

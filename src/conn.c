@@ -79,10 +79,7 @@ xs_error(void *ctx, enum xml_stream_error err, const char *detail)
 	    cond, detail != NULL ? detail : "");
 	if (!c->header_sent) {
 		/* RFC 6120 §4.9.1.2: open our stream before the error. */
-		conn_printf(c, "<?xml version='1.0'?><stream:stream xmlns='%s' "
-		    "xmlns:stream='" NS_STREAMS "' version='1.0'>",
-		    c->kind == CONN_COMPONENT ? NS_COMPONENT : NS_SERVER);
-		c->header_sent = true;
+		conn_send_header(c, NULL, NULL, NULL, c->kind != CONN_COMPONENT);
 	}
 	conn_stream_error(c, cond, NULL);
 }
@@ -338,6 +335,34 @@ conn_begin_close(struct conn *c, const char *reason)
 		conn_abort(c, reason);
 }
 
+static int
+header_attr(struct strbuf *sb, const char *name, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	if (strbuf_printf(sb, " %s='", name) == -1 || xml_escape(sb, value, strlen(value)) == -1)
+		return -1;
+	return strbuf_appends(sb, "'");
+}
+
+void
+conn_send_header(struct conn *c, const char *id, const char *from, const char *to, bool version1)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb, 8192);
+	if (strbuf_appends(&sb, c->kind == CONN_COMPONENT ?
+	    "<?xml version='1.0'?><stream:stream xmlns='" NS_COMPONENT "' xmlns:stream='" NS_STREAMS "'" :
+	    "<?xml version='1.0'?><stream:stream xmlns='" NS_SERVER "' xmlns:stream='" NS_STREAMS "'"
+	    " xmlns:db='" NS_DIALBACK "'") == 0 &&
+	    header_attr(&sb, "id", id) == 0 && header_attr(&sb, "from", from) == 0 &&
+	    header_attr(&sb, "to", to) == 0 &&
+	    strbuf_appends(&sb, version1 ? " version='1.0' xml:lang='en'>" : " xml:lang='en'>") == 0)
+		conn_write(c, sb.data, sb.len);
+	strbuf_free(&sb);
+	c->header_sent = true;
+}
+
 void
 conn_stream_error(struct conn *c, const char *condition, const char *text)
 {
@@ -530,7 +555,7 @@ conn_tls_established(struct conn *c)
 	c->tls = true;
 	if (conn_reset_parser(c) == -1)
 		conn_abort(c, "cannot reset parser");
-	else
+	else if (c->ops->on_tls_ready != NULL)
 		c->ops->on_tls_ready(c);
 }
 
@@ -620,7 +645,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->connecting) {
 			c->connecting = false;
-			c->ops->on_connected(c);
+			if (c->ops->on_connected != NULL)
+				c->ops->on_connected(c);
 		} else {
 			conn_tls_established(c);
 		}
@@ -639,7 +665,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		if (c->connecting) {
 			c->connecting = false;
-			c->ops->on_connect_failed(c, why);
+			if (c->ops->on_connect_failed != NULL)
+				c->ops->on_connect_failed(c, why);
 			conn_abort(c, why);
 		} else if (c->closing) {
 			conn_abort(c, c->close_reason);

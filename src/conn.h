@@ -22,6 +22,9 @@ struct conn;
 enum conn_kind { CONN_S2S_IN, CONN_S2S_OUT, CONN_COMPONENT };
 
 struct conn_ops {
+	/* on_connected, on_connect_failed, on_tls_ready and on_drained may be
+	 * NULL for roles that never connect out, switch to TLS or wait on
+	 * their output. */
 	void (*on_connected)(struct conn *c);		/* outbound TCP is up */
 	void (*on_connect_failed)(struct conn *c, const char *why);
 	void (*on_stream_start)(struct conn *c, const struct xml_node *hdr);
@@ -83,6 +86,11 @@ int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(prin
 /* Serialize a node into the stream (stream_ns as for xml_serialize). */
 int conn_write_node(struct conn *c, const struct xml_node *n, const char *stream_ns);
 
+/* Writes our <stream:stream> header: jabber:server with xmlns:db, or
+ * jabber:component:accept on a component stream. id, from and to may be
+ * NULL or "" (left out); values are escaped. */
+void conn_send_header(struct conn *c, const char *id, const char *from, const char *to,
+    bool version1);
 /* <stream:error><condition/>[<text/>]</stream:error></stream:stream>, then
  * close once flushed. When our header is not out yet, the caller must
  * have sent it first (RFC 6120 §4.9.1.2). */

@@ -130,7 +130,7 @@ main(int argc, char **argv)
 	{
 		char *pidfile = conf->pidfile != NULL ? strdup(conf->pidfile) : NULL;
 
-		rc = master_run(conf, path, foreground);
+		rc = master_run(conf, path);
 		if (pidfile != NULL) {
 			(void)unlink(pidfile);
 			free(pidfile);

@@ -496,7 +496,7 @@ check_store(char *err, size_t errlen)
 }
 
 int
-master_run(struct conf *c, const char *path, bool foreground)
+master_run(struct conf *c, const char *path)
 {
 	char err[1024];
 	struct sigaction sa;
@@ -631,6 +631,5 @@ out:
 	}
 	util_wipe(secret_digest, sizeof(secret_digest));
 	conf_free(conf);
-	(void)foreground;
 	return rc;
 }

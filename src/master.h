@@ -9,6 +9,6 @@
 
 /* Runs until SIGTERM/SIGINT; takes ownership of conf. Returns the exit
  * status for main(). */
-int master_run(struct conf *conf, const char *conf_path, bool foreground);
+int master_run(struct conf *conf, const char *conf_path);
 
 #endif

@@ -126,7 +126,7 @@ router_bounce(struct worker *w, const char *data, size_t len, const char *error_
 	struct xml_node *n = router_parse(data, len), *err, *cond;
 	const char *type, *from, *to;
 	char *fromdup = NULL, *todup = NULL;
-	char fromdom[DOMAIN_MAX + 1], todom[DOMAIN_MAX + 1];
+	char from_dom[DOMAIN_MAX + 1], to_dom[DOMAIN_MAX + 1];
 	struct strbuf sb;
 
 	if (n == NULL) {
@@ -144,8 +144,8 @@ router_bounce(struct worker *w, const char *data, size_t len, const char *error_
 		return;
 	}
 	if ((fromdup = strdup(from)) == NULL || (todup = strdup(to)) == NULL ||
-	    util_jid_domain(fromdup, fromdom, sizeof(fromdom)) == -1 ||
-	    util_jid_domain(todup, todom, sizeof(todom)) == -1)
+	    util_jid_domain(fromdup, from_dom, sizeof(from_dom)) == -1 ||
+	    util_jid_domain(todup, to_dom, sizeof(to_dom)) == -1)
 		goto out;
 	/* The error goes back from the intended recipient to the sender. */
 	if (xml_node_set_attr(n, NULL, NULL, "from", todup) == -1 ||
@@ -159,7 +159,7 @@ router_bounce(struct worker *w, const char *data, size_t len, const char *error_
 	strbuf_init(&sb, len + 4096);
 	if (xml_serialize(n, NS_SERVER, &sb) == 0) {
 		log_info("router: %s from %s to %s bounced: %s", n->name, fromdup, todup, condition);
-		router_send(w, todom, fromdom, sb.data, sb.len);
+		router_send(w, to_dom, from_dom, sb.data, sb.len);
 	}
 	strbuf_free(&sb);
 out:
@@ -272,11 +272,11 @@ void
 router_route(struct worker *w, struct xml_node *n, const char *src_ns)
 {
 	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
-	char fromdom[DOMAIN_MAX + 1], todom[DOMAIN_MAX + 1];
+	char from_dom[DOMAIN_MAX + 1], to_dom[DOMAIN_MAX + 1];
 	struct strbuf sb;
 
-	if (from == NULL || to == NULL || util_jid_domain(from, fromdom, sizeof(fromdom)) == -1 ||
-	    util_jid_domain(to, todom, sizeof(todom)) == -1) {
+	if (from == NULL || to == NULL || util_jid_domain(from, from_dom, sizeof(from_dom)) == -1 ||
+	    util_jid_domain(to, to_dom, sizeof(to_dom)) == -1) {
 		xml_node_free(n);
 		return;
 	}
@@ -287,12 +287,12 @@ router_route(struct worker *w, struct xml_node *n, const char *src_ns)
 		xml_node_free(n);
 		return;
 	}
-	if (worker_hosts(w, todom)) {
+	if (worker_hosts(w, to_dom)) {
 		/* keep the tree: the hosted domain may answer it itself */
-		deliver_local(w, fromdom, todom, sb.data, sb.len, n);
+		deliver_local(w, from_dom, to_dom, sb.data, sb.len, n);
 	} else {
 		xml_node_free(n);
-		router_send(w, fromdom, todom, sb.data, sb.len);
+		router_send(w, from_dom, to_dom, sb.data, sb.len);
 	}
 	strbuf_free(&sb);
 }

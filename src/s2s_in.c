@@ -127,29 +127,7 @@ s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa, const struct 
 static void
 in_send_header(struct s2s_in *s, const char *from)
 {
-	struct strbuf sb;
-
-	strbuf_init(&sb, 8192);
-	strbuf_appends(&sb, "<?xml version='1.0'?><stream:stream xmlns='" NS_SERVER "' "
-	    "xmlns:stream='" NS_STREAMS "' xmlns:db='" NS_DIALBACK "' id='");
-	strbuf_appends(&sb, s->stream_id);
-	strbuf_appends(&sb, "'");
-	if (from != NULL && from[0] != '\0') {
-		strbuf_appends(&sb, " from='");
-		xml_escape(&sb, from, strlen(from));
-		strbuf_appends(&sb, "'");
-	}
-	if (s->from[0] != '\0') {
-		strbuf_appends(&sb, " to='");
-		xml_escape(&sb, s->from, strlen(s->from));
-		strbuf_appends(&sb, "'");
-	}
-	if (s->version1)
-		strbuf_appends(&sb, " version='1.0'");
-	if (strbuf_appends(&sb, " xml:lang='en'>") == 0)
-		conn_write(s->c, sb.data, sb.len);
-	strbuf_free(&sb);
-	s->c->header_sent = true;
+	conn_send_header(s->c, s->stream_id, from, s->from, s->version1);
 }
 
 static void
@@ -467,10 +445,8 @@ static void
 in_route_stanza(struct s2s_in *s, struct xml_node *n)
 {
 	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
-	char fromdom[DOMAIN_MAX + 1], todom[DOMAIN_MAX + 1];
+	char from_domain[DOMAIN_MAX + 1], to_domain[DOMAIN_MAX + 1];
 	struct in_pair *p;
-	const char *at, *slash, *start;
-	size_t len;
 
 	if (s->n_valid == 0) {
 		/* RFC 6120 §4.3.5: stanzas before authentication. */
@@ -483,28 +459,18 @@ in_route_stanza(struct s2s_in *s, struct xml_node *n)
 		xml_node_free(n);
 		return;
 	}
-	/* The domainpart of a JID: after '@' (if before '/'), before '/'. */
-	for (int i = 0; i < 2; i++) {
-		const char *jid = i == 0 ? from : to;
-		char *out = i == 0 ? fromdom : todom;
-		slash = strchr(jid, '/');
-		at = strchr(jid, '@');
-		start = (at != NULL && (slash == NULL || at < slash)) ? at + 1 : jid;
-		len = slash != NULL ? (size_t)(slash - start) : strlen(start);
-		if (len == 0 || len > DOMAIN_MAX) {
-			conn_stream_error(s->c, "improper-addressing", "malformed JID");
-			xml_node_free(n);
-			return;
-		}
-		memcpy(out, start, len);
-		out[len] = '\0';
+	if (util_jid_domain(from, from_domain, sizeof(from_domain)) == -1 ||
+	    util_jid_domain(to, to_domain, sizeof(to_domain)) == -1) {
+		conn_stream_error(s->c, "improper-addressing", "malformed JID");
+		xml_node_free(n);
+		return;
 	}
-	if (!worker_hosts(s->c->w, todom)) {
+	if (!worker_hosts(s->c->w, to_domain)) {
 		conn_stream_error(s->c, "host-unknown", "this server does not host the 'to' domain");
 		xml_node_free(n);
 		return;
 	}
-	p = in_pair_find(s, fromdom, todom);
+	p = in_pair_find(s, from_domain, to_domain);
 	if (p == NULL || p->state != IN_PAIR_VALID) {
 		conn_stream_error(s->c, "invalid-from", "the 'from' domain is not validated on this stream");
 		xml_node_free(n);
@@ -651,19 +617,7 @@ in_free(struct conn *c, const char *reason)
 	free(s);
 }
 
-static void
-in_never_connects(struct conn *c)
-{
-}
-
-static void
-in_never_fails(struct conn *c, const char *why)
-{
-}
-
 static const struct conn_ops in_ops = {
-	.on_connected = in_never_connects,
-	.on_connect_failed = in_never_fails,
 	.on_stream_start = in_stream_start,
 	.on_stanza = in_stanza,
 	.on_tls_ready = in_tls_ready,

@@ -348,10 +348,7 @@ static void
 out_send_header(struct s2s_out *o)
 {
 	o->state = OUT_OPENING;
-	o->c->header_sent = true;
-	conn_printf(o->c, "<?xml version='1.0'?><stream:stream xmlns:stream='" NS_STREAMS "' "
-	    "xmlns='" NS_SERVER "' xmlns:db='" NS_DIALBACK "' from='%s' to='%s' version='1.0' xml:lang='en'>",
-	    o->local, o->remote);
+	conn_send_header(o->c, NULL, o->local, o->remote, true);
 	conn_set_timeout(o->c, o->w->conf->dialback_timeout);
 }
 
@@ -665,7 +662,7 @@ out_stanza(struct conn *c, struct xml_node *n)
 		struct xml_node *cond = xml_node_first_element(n);
 		log_warn("s2s out %s -> %s: stream error from peer: %s", o->local, o->remote,
 		    cond != NULL ? cond->name : "(none)");
-		out_free(o, o->auth == AUTH_VALID ? "remote-server-timeout" : "remote-server-timeout");
+		out_free(o, "remote-server-timeout");
 	} else {
 		log_info("s2s out %s -> %s: unexpected <%s/> (state %d); ignored", o->local, o->remote,
 		    n->name, (int)o->state);
@@ -748,7 +745,7 @@ out_conn_free(struct conn *c, const char *reason)
 		return;
 	}
 	log_info("s2s out %s -> %s: connection lost: %s", o->local, o->remote, reason);
-	out_free(o, o->auth == AUTH_VALID ? "remote-server-timeout" : "remote-server-timeout");
+	out_free(o, "remote-server-timeout");
 }
 
 static const struct conn_ops out_ops = {

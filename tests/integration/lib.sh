@@ -185,6 +185,13 @@ CFG
 	wait_listening "$addr" 5222 && wait_listening "$addr" 5269
 }
 
+# queue_depth STORE REMOTE: stanzas queued for any local -> REMOTE pair
+queue_depth() {
+	"$DBTOOL" -s "$1" --json queue | /usr/bin/python3 -c '
+import json, sys
+print(sum(q.get("depth", 0) for q in json.load(sys.stdin) if q.get("remote") == sys.argv[1]))' "$2"
+}
+
 stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL
 	kill "$1" 2>/dev/null
 	for _ in $(seq 1 150); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done

@@ -437,9 +437,7 @@ if want crash; then
 import json, sys
 for r in json.load(sys.stdin):
     if r.get("remote") == "fake2.test": print(r["owner_pid"] if "owner_pid" in r else r.get("pid", ""))')"
-	depth="$("$DBTOOL" -s "$WORK/d1/store" --json queue | /usr/bin/python3 -c '
-import json, sys
-print(sum(q.get("depth", 0) for q in json.load(sys.stdin) if q.get("remote") == "fake2.test"))')"
+	depth="$(queue_depth "$WORK/d1/store" fake2.test)"
 	if [ -n "$owner" ] && [ "$depth" = 20 ]; then
 		kill -9 "$owner"
 		for _ in $(seq 1 60); do grep -q "taking over queued stanzas" "$WORK/d1/log" && break; sleep 0.1; done
@@ -818,9 +816,7 @@ if want faults; then
 		[ "$gone" = 1 ] && break
 		sleep 0.1
 	done
-	depth="$("$DBTOOL" -s "$WORK/d1/store" --json queue | /usr/bin/python3 -c '
-import json, sys
-print(sum(q.get("depth", 0) for q in json.load(sys.stdin) if q.get("remote") == "fake5.test"))')"
+	depth="$(queue_depth "$WORK/d1/store" fake5.test)"
 	touch "$WORK/release4"
 	ip netns exec "$NS" "$DIALBACKD" -f -c "$WORK/d1/dialbackd.conf" >"$WORK/d1/log2" 2>&1 &
 	DBD_PID_d1=$!; PIDS+=("$DBD_PID_d1")

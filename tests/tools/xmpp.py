@@ -84,24 +84,32 @@ class Stream:
         return "closed", None
 
 
-def c2s_ping(a):
+def c2s_login(a):
+    """Log in with SASL PLAIN and bind; returns the stream, or None."""
     s = Stream(a.host, a.port, a.timeout)
     user, domain = a.jid.split("@", 1)
     hdr = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
            "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>" % domain)
     s.send(hdr)
-    kind, feats = s.next_element(a.timeout)
+    s.next_element(a.timeout)  # features
     auth = base64.b64encode(b"\0" + user.encode() + b"\0" + a.password.encode()).decode()
     s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>" % auth)
     kind, el = s.next_element(a.timeout)
     if el is None or not el.tag.endswith("success"):
         print("FAIL login", file=sys.stderr)
-        return 1
+        return None
     s.reset()
     s.send(hdr)
     s.next_element(a.timeout)  # features
     s.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
     s.next_element(a.timeout)
+    return s
+
+
+def c2s_ping(a):
+    s = c2s_login(a)
+    if s is None:
+        return 1
     s.send("<iq type='set' id='sess1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>")
     s.next_element(a.timeout)
     payload = ("<query xmlns='http://jabber.org/protocol/disco#info'/>" if a.disco
@@ -416,23 +424,10 @@ def component(a):
 
 def c2s_message(a):
     """Log in, send one message to --to, wait for a message back from it."""
-    s = Stream(a.host, a.port, a.timeout)
-    user, domain = a.jid.split("@", 1)
-    hdr = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-           "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>" % domain)
-    s.send(hdr)
-    s.next_element(a.timeout)
-    auth = base64.b64encode(b"\0" + user.encode() + b"\0" + a.password.encode()).decode()
-    s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>" % auth)
-    kind, el = s.next_element(a.timeout)
-    if el is None or not el.tag.endswith("success"):
+    s = c2s_login(a)
+    if s is None:
         print("FAIL login")
         return 1
-    s.reset()
-    s.send(hdr)
-    s.next_element(a.timeout)
-    s.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-    s.next_element(a.timeout)
     s.send("<presence/>")
     t0 = time.monotonic()
     s.send("<message type='chat' id='c1' to='%s'><body>%s</body></message>" % (a.to, a.body))
