@@ -19,6 +19,7 @@
 #include "util.h"
 #include "worker.h"
 #include "xmlnode.h"
+#include "xmlstream.h"
 
 struct component {
 	struct conn *c;
@@ -144,7 +145,7 @@ component_handshake(struct component *k, struct xml_node *n)
 	} else {
 		rc = store_route_claim(w->store, &r, &current);
 	}
-	if (rc == STORE_EXISTS && !router_owner_alive(&current.owner)) {
+	if (rc == STORE_EXISTS && !router_owner_alive(w, &current.owner)) {
 		/* the holder died: its claim is stale */
 		(void)store_route_release(w->store, ROUTE_COMPONENT, k->domain, "", &current.owner);
 		rc = store_route_claim(w->store, &r, &current);
@@ -173,8 +174,9 @@ static void
 component_stanza(struct conn *c, struct xml_node *n)
 {
 	struct component *k = c->role;
-	const char *from, *to;
+	const char *from, *to, *raw;
 	char fromdom[DOMAIN_MAX + 1];
+	size_t raw_len;
 
 	if (k == NULL) {
 		xml_node_free(n);
@@ -209,7 +211,8 @@ component_stanza(struct conn *c, struct xml_node *n)
 		xml_node_free(n);
 		return;
 	}
-	router_route(c->w, n, NS_COMPONENT);
+	raw = xml_stream_raw_stanza(c->xs, &raw_len);
+	router_route(c->w, n, NS_COMPONENT, raw, raw_len);
 }
 
 int

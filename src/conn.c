@@ -138,6 +138,9 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 		free(c);
 		return NULL;
 	}
+	/* Inbound stanzas are routed as the bytes they arrived as (see
+	 * xml_stream_set_shallow); outbound streams carry no stanzas to us. */
+	xml_stream_set_shallow(c->xs, kind != CONN_S2S_OUT);
 	c->last_read_ms = c->last_write_ms = util_now_mono_ms();
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	if (++w->n_conns > w->conns_high)

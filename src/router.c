@@ -37,14 +37,14 @@ struct alive_entry {
 static struct alive_entry alive_cache[ALIVE_CACHE_SLOTS];
 
 bool
-router_owner_alive(const struct store_owner *o)
+router_owner_alive(const struct worker *w, const struct store_owner *o)
 {
 	struct alive_entry *e;
 	uint64_t now;
 
 	if (o->pid <= 0)
 		return false;
-	if (o->pid == getpid())
+	if (o->pid == w->pid)
 		return true;
 	e = &alive_cache[(unsigned)o->pid % ALIVE_CACHE_SLOTS];
 	now = util_now_mono_ms();
@@ -178,7 +178,7 @@ deliver_local(struct worker *w, const char *from_domain, const char *to_domain,
 	struct store_route r;
 	int rc = store_route_get(w->store, ROUTE_COMPONENT, to_domain, "", &r);
 
-	if (rc == STORE_OK && router_owner_alive(&r.owner)) {
+	if (rc == STORE_OK && router_owner_alive(w, &r.owner)) {
 		xml_node_free(parsed);
 		stats_inc(ST_STANZAS_ROUTED);
 		if (owner_is_me(w, &r.owner))
@@ -214,7 +214,7 @@ deliver_remote(struct worker *w, const char *from_domain, const char *to_domain,
 	int rc;
 
 	rc = store_route_get(w->store, ROUTE_OUTBOUND, from_domain, to_domain, &r);
-	if (rc == STORE_OK && !router_owner_alive(&r.owner)) {
+	if (rc == STORE_OK && !router_owner_alive(w, &r.owner)) {
 		/* Its worker died: the route is stale, the queue is not. */
 		(void)store_route_release(w->store, ROUTE_OUTBOUND, from_domain, to_domain, &r.owner);
 		rc = STORE_NOTFOUND;
@@ -269,11 +269,14 @@ router_send(struct worker *w, const char *from_domain, const char *to_domain,
 }
 
 void
-router_route(struct worker *w, struct xml_node *n, const char *src_ns)
+router_route(struct worker *w, struct xml_node *n, const char *src_ns,
+    const char *raw, size_t raw_len)
 {
 	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
 	char from_dom[DOMAIN_MAX + 1], to_dom[DOMAIN_MAX + 1];
 	struct strbuf sb;
+	const char *data = raw;
+	size_t len = raw_len;
 
 	if (from == NULL || to == NULL || util_jid_domain(from, from_dom, sizeof(from_dom)) == -1 ||
 	    util_jid_domain(to, to_dom, sizeof(to_dom)) == -1) {
@@ -281,18 +284,26 @@ router_route(struct worker *w, struct xml_node *n, const char *src_ns)
 		return;
 	}
 	strbuf_init(&sb, (size_t)w->conf->max_stanza_size * 2 + 4096);
-	if (xml_serialize(n, src_ns, &sb) == -1) {
-		log_warn("router: cannot serialize a stanza from %s", from);
-		strbuf_free(&sb);
-		xml_node_free(n);
-		return;
+	if (data == NULL) {
+		if (xml_serialize(n, src_ns, &sb) == -1) {
+			log_warn("router: cannot serialize a stanza from %s", from);
+			strbuf_free(&sb);
+			xml_node_free(n);
+			return;
+		}
+		data = sb.data;
+		len = sb.len;
 	}
-	if (worker_hosts(w, to_dom)) {
+	if (worker_hosts(w, to_dom) && raw == NULL) {
 		/* keep the tree: the hosted domain may answer it itself */
-		deliver_local(w, from_dom, to_dom, sb.data, sb.len, n);
+		deliver_local(w, from_dom, to_dom, data, len, n);
+	} else if (worker_hosts(w, to_dom)) {
+		/* a shallow tree: parsed from the bytes if answered here */
+		xml_node_free(n);
+		deliver_local(w, from_dom, to_dom, data, len, NULL);
 	} else {
 		xml_node_free(n);
-		router_send(w, from_dom, to_dom, sb.data, sb.len);
+		router_send(w, from_dom, to_dom, data, len);
 	}
 	strbuf_free(&sb);
 }

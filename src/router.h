@@ -17,8 +17,12 @@ struct xml_node;
 struct store_owner;
 
 /* Routes a parsed stanza whose root namespace is src_ns (the namespace of
- * the stream it came from). Takes ownership. */
-void router_route(struct worker *w, struct xml_node *stanza, const char *src_ns);
+ * the stream it came from). Takes ownership. raw, when not NULL, holds the
+ * stanza's bytes ready to forward (xml_stream_raw_stanza), and the tree
+ * may then be shallow (its top element only); otherwise the tree is whole
+ * and is serialized. */
+void router_route(struct worker *w, struct xml_node *stanza, const char *src_ns,
+    const char *raw, size_t raw_len);
 /* Routes a serialized stanza from from_domain to to_domain. 0 when
  * delivered or queued; -1 when it was bounced or dropped (logged). */
 int router_send(struct worker *w, const char *from_domain, const char *to_domain,
@@ -31,7 +35,7 @@ void router_bounce(struct worker *w, const char *data, size_t len,
 void router_ipc_deliver(struct worker *w, enum ipc_type type, const char *local,
     const char *remote, const char *data, size_t len);
 /* True if the owner process is alive (and so its route is not stale). */
-bool router_owner_alive(const struct store_owner *o);
+bool router_owner_alive(const struct worker *w, const struct store_owner *o);
 /* Parses one serialized stanza back into a tree; NULL if it cannot. */
 struct xml_node *router_parse(const char *data, size_t len);
 

@@ -21,6 +21,7 @@
 #include "util.h"
 #include "worker.h"
 #include "xmlnode.h"
+#include "xmlstream.h"
 
 #define IN_MAX_PAIRS		64	/* domain pairs per inbound stream */
 
@@ -447,6 +448,8 @@ in_route_stanza(struct s2s_in *s, struct xml_node *n)
 	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
 	char from_domain[DOMAIN_MAX + 1], to_domain[DOMAIN_MAX + 1];
 	struct in_pair *p;
+	const char *raw;
+	size_t raw_len;
 
 	if (s->n_valid == 0) {
 		/* RFC 6120 §4.3.5: stanzas before authentication. */
@@ -476,7 +479,8 @@ in_route_stanza(struct s2s_in *s, struct xml_node *n)
 		xml_node_free(n);
 		return;
 	}
-	router_route(s->c->w, n, NS_SERVER);
+	raw = xml_stream_raw_stanza(s->c->xs, &raw_len);
+	router_route(s->c->w, n, NS_SERVER, raw, raw_len);
 }
 
 static void

@@ -875,7 +875,7 @@ s2s_out_resume_queues(struct worker *w)
 	for (i = 0; i < r->n; i++) {
 		if (store_route_get(w->store, ROUTE_OUTBOUND, r->pairs[i].local, r->pairs[i].remote,
 		    &current) == STORE_OK) {
-			if (router_owner_alive(&current.owner))
+			if (router_owner_alive(w, &current.owner))
 				continue;
 			(void)store_route_release(w->store, ROUTE_OUTBOUND, r->pairs[i].local,
 			    r->pairs[i].remote, &current.owner);

@@ -64,6 +64,24 @@ struct store {
 	const volatile sig_atomic_t *cancel;
 	uint64_t	 full_warned_ms;	/* last map-full warning, 0 = none yet */
 	unsigned long	 full_suppressed;	/* map-full events not logged since */
+	struct route_cache_entry *route_cache;	/* ROUTE_CACHE_SLOTS, made on first use */
+};
+
+/* Routing reads a route for every stanza. An answer is kept with the id of
+ * the last committed write transaction, which LMDB keeps in the shared
+ * meta page and any writer in any process advances: while it is unchanged
+ * no route can have changed, so a cached answer is exact, and checking
+ * costs no transaction. */
+#define ROUTE_CACHE_SLOTS	256
+#define ROUTE_KEY_MAX		512	/* longer keys are digests (maxkey is 511) */
+
+struct route_cache_entry {
+	uint64_t	 txnid;		/* 0: empty */
+	int		 rc;		/* STORE_OK or STORE_NOTFOUND */
+	struct store_owner owner;
+	time_t		 since;
+	size_t		 klen;
+	unsigned char	 key[ROUTE_KEY_MAX];
 };
 
 /* ---- packing: fixed-width big-endian fields into a bounded buffer -------- */
@@ -1126,6 +1144,7 @@ store_close(struct store *st)
 		mdb_txn_abort(st->rtxn);
 	if (st->env != NULL)
 		mdb_env_close(st->env);
+	free(st->route_cache);
 	free(st);
 }
 
@@ -1644,15 +1663,70 @@ store_route_claim(struct store *st, const struct store_route *r,
 	return ret;
 }
 
+static uint64_t
+last_txnid(struct store *st)
+{
+	MDB_envinfo ei;
+
+	return mdb_env_info(st->env, &ei) == 0 ? (uint64_t)ei.me_last_txnid : 0;
+}
+
+static struct route_cache_entry *
+route_cache_slot(struct store *st, const struct dkey *dk)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	if (dk->klen > ROUTE_KEY_MAX)
+		return NULL;
+	if (st->route_cache == NULL &&
+	    (st->route_cache = calloc(ROUTE_CACHE_SLOTS, sizeof(*st->route_cache))) == NULL)
+		return NULL;	/* no cache: every lookup reads the store */
+	for (i = 0; i < dk->klen; i++)
+		h = (h ^ dk->key[i]) * 16777619u;
+	return &st->route_cache[h % ROUTE_CACHE_SLOTS];
+}
+
 int
 store_route_get(struct store *st, enum store_route_kind kind,
     const char *domain, const char *remote, struct store_route *out)
 {
+	struct route_cache_entry *e;
 	struct dkey dk;
+	uint64_t txnid;
+	int ret;
 
 	if (route_dk(st, &dk, kind, domain, remote) == -1)
 		return bad_input(st, "route get", "domain");
-	return get_one(st, DB_ROUTES, &dk, out, "route get");
+	/* read before the lookup: a write in between makes the entry stale
+	 * rather than wrong */
+	txnid = last_txnid(st);
+	e = route_cache_slot(st, &dk);
+	if (e != NULL && txnid != 0 && e->txnid == txnid && e->klen == dk.klen &&
+	    memcmp(e->key, dk.key, dk.klen) == 0) {
+		if (e->rc == STORE_OK) {
+			memset(out, 0, sizeof(*out));
+			out->kind = kind;
+			(void)util_strlcpy(out->domain, domain, sizeof(out->domain));
+			(void)util_strlcpy(out->remote, kind == ROUTE_OUTBOUND ? remote : "",
+			    sizeof(out->remote));
+			out->owner = e->owner;
+			out->since = e->since;
+		}
+		return e->rc;
+	}
+	ret = get_one(st, DB_ROUTES, &dk, out, "route get");
+	if (e != NULL && (ret == STORE_OK || ret == STORE_NOTFOUND)) {
+		e->txnid = txnid;
+		e->rc = ret;
+		e->klen = dk.klen;
+		memcpy(e->key, dk.key, dk.klen);
+		if (ret == STORE_OK) {
+			e->owner = out->owner;
+			e->since = out->since;
+		}
+	}
+	return ret;
 }
 
 /* Deletes a route if owner is NULL or holds it. */

@@ -240,16 +240,35 @@ xml_node_set_attr(struct xml_node *n, const char *prefix, const char *ns,
 			return 0;
 		}
 	}
-	if (n->n_attrs >= SIZE_MAX / sizeof(*arr) - 1)
-		goto fail;
-	if ((arr = realloc(n->attrs, (n->n_attrs + 1) * sizeof(*arr))) == NULL)
-		goto fail;
-	n->attrs = arr;
+	if (n->n_attrs == n->attrs_cap) {
+		if (n->n_attrs >= SIZE_MAX / sizeof(*arr) - 1)
+			goto fail;
+		if ((arr = realloc(n->attrs, (n->n_attrs + 1) * sizeof(*arr))) == NULL)
+			goto fail;
+		n->attrs = arr;
+		n->attrs_cap = n->n_attrs + 1;
+	}
 	n->attrs[n->n_attrs++] = a;
 	return 0;
 fail:
 	attr_clear(&a);
 	return -1;
+}
+
+int
+xml_node_reserve_attrs(struct xml_node *n, size_t count)
+{
+	struct xml_attr *arr;
+
+	if (count <= n->attrs_cap)
+		return 0;
+	if (count >= SIZE_MAX / sizeof(*arr))
+		return -1;
+	if ((arr = realloc(n->attrs, count * sizeof(*arr))) == NULL)
+		return -1;
+	n->attrs = arr;
+	n->attrs_cap = count;
+	return 0;
 }
 
 int

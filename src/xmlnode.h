@@ -45,7 +45,7 @@ struct xml_node {
 	char *name;			/* local name */
 	char *ns;			/* resolved namespace URI ("" if none) */
 	struct xml_attr *attrs;
-	size_t n_attrs;
+	size_t n_attrs, attrs_cap;
 	struct xml_nsdecl *nsdecls;	/* declarations written on this element */
 	size_t n_nsdecls;
 
@@ -69,6 +69,8 @@ int xml_node_add_text(struct xml_node *parent, const char *text, size_t len);
  * value of an attribute with the same namespace and name. 0 on success. */
 int xml_node_set_attr(struct xml_node *n, const char *prefix, const char *ns,
     const char *name, const char *value);
+/* Makes room for count attributes in one allocation. 0 on success. */
+int xml_node_reserve_attrs(struct xml_node *n, size_t count);
 /* Removes the unprefixed attribute name: 1 if it was there, else 0. */
 int xml_node_remove_attr(struct xml_node *n, const char *name);
 /* Records a declaration written on n (prefix NULL: the default); replaces

@@ -38,6 +38,11 @@ enum xs_state {
 	XS_ENDED,		/* after </stream:stream> */
 };
 
+struct scope_decl {
+	char		*prefix;
+	unsigned	 depth;		/* of the element declaring it */
+};
+
 struct xml_stream {
 	XML_Parser		 p;
 	struct xml_stream_limits lim;
@@ -59,6 +64,25 @@ struct xml_stream {
 	struct strbuf		 text;		/* character data not yet in cur */
 	struct xml_nsdecl	*pend_ns;	/* declarations for the next element */
 	size_t			 n_pend_ns, pend_ns_cap;
+
+	/* The bytes fed since the last stream-level event, so that a stanza
+	 * can be passed on as it arrived instead of serialized again. */
+	struct strbuf		 raw;
+	uint64_t		 raw_base;	/* document offset of raw.data[0] */
+	bool			 raw_ok;	/* the open stanza's bytes stand alone */
+	const char		*raw_stanza;	/* during on_stanza: its bytes */
+	size_t			 raw_stanza_len;
+	struct scope_decl	*scope;		/* prefixes declared inside the stanza */
+	size_t			 n_scope, scope_cap;
+	struct xml_nsdecl	*hdr_ns;	/* the header's declarations */
+	size_t			 n_hdr_ns;
+
+	/* Shallow stanzas: message, presence and iq whose bytes stand alone
+	 * get a tree of their top element only (children are checked
+	 * against the limits, not built); the bytes carry the rest. */
+	bool			 shallow_ok;	/* xml_stream_set_shallow */
+	bool			 shallow;	/* the open stanza is shallow */
+	bool			 text_pending;	/* shallow: text since the last tag */
 
 	enum xml_stream_error	 err;
 	char			 detail[160];
@@ -131,10 +155,137 @@ pend_ns_clear(struct xml_stream *xs)
 	xs->n_pend_ns = 0;
 }
 
+static bool
+is_content_ns(const char *uri)
+{
+	return strcmp(uri, "jabber:server") == 0 ||
+	    strcmp(uri, "jabber:client") == 0 ||
+	    strcmp(uri, "jabber:component:accept") == 0;
+}
+
+/* The prefix of an expanded name "uri SEP local SEP prefix", or NULL. */
+static const char *
+expanded_prefix(const XML_Char *s)
+{
+	const char *a = strchr(s, NS_SEP), *b;
+
+	if (a == NULL || (b = strchr(a + 1, NS_SEP)) == NULL)
+		return NULL;
+	return b + 1;
+}
+
+static bool
+prefix_in_scope(const struct xml_stream *xs, const char *prefix)
+{
+	size_t i;
+
+	if (strcmp(prefix, "xml") == 0)
+		return true;
+	for (i = 0; i < xs->n_scope; i++) {
+		if (strcmp(xs->scope[i].prefix, prefix) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+scope_pop(struct xml_stream *xs, unsigned depth)
+{
+	while (xs->n_scope > 0 && xs->scope[xs->n_scope - 1].depth >= depth)
+		free(xs->scope[--xs->n_scope].prefix);
+}
+
+/* Whether the bytes of the element starting now still let the stanza
+ * mean the same in another stream whose default namespace is the
+ * receiver's content namespace: the stanza is unprefixed and declares no
+ * default of its own on top, nothing uses a prefix bound on the stream
+ * header, and nothing names a content namespace explicitly (the
+ * serializer would rewrite those). Records the element's declarations
+ * in the stanza scope. */
+static bool
+raw_check_element(struct xml_stream *xs, const XML_Char *name,
+    const XML_Char **atts, unsigned depth)
+{
+	const char *p;
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < xs->n_pend_ns; i++) {
+		const struct xml_nsdecl *d = &xs->pend_ns[i];
+		if ((depth == 1 && d->prefix == NULL) || is_content_ns(d->uri))
+			ok = false;
+		if (d->prefix == NULL)
+			continue;
+		if (xs->n_scope == xs->scope_cap) {
+			size_t cap = xs->scope_cap == 0 ? 4 : xs->scope_cap * 2;
+			struct scope_decl *arr = reallocarray(xs->scope, cap, sizeof(*arr));
+			if (arr == NULL)
+				return false;
+			xs->scope = arr;
+			xs->scope_cap = cap;
+		}
+		if ((xs->scope[xs->n_scope].prefix = strdup(d->prefix)) == NULL)
+			return false;
+		xs->scope[xs->n_scope++].depth = depth;
+	}
+	if ((p = expanded_prefix(name)) != NULL && (depth == 1 || !prefix_in_scope(xs, p)))
+		ok = false;
+	for (i = 0; atts[i] != NULL; i += 2) {
+		if ((p = expanded_prefix(atts[i])) != NULL && !prefix_in_scope(xs, p))
+			ok = false;
+	}
+	return ok;
+}
+
+/* Whether a stanza starting with this tag is built shallow. */
+static bool
+shallow_candidate(const XML_Char *name)
+{
+	const char *sep = strchr(name, NS_SEP), *local;
+	size_t nslen;
+	char ns[32];
+
+	if (sep == NULL || expanded_prefix(name) != NULL)
+		return false;
+	local = sep + 1;
+	nslen = (size_t)(sep - name);
+	if (nslen >= sizeof(ns))
+		return false;
+	memcpy(ns, name, nslen);
+	ns[nslen] = '\0';
+	return is_content_ns(ns) && (strcmp(local, "message") == 0 ||
+	    strcmp(local, "presence") == 0 || strcmp(local, "iq") == 0);
+}
+
+/* Drops captured bytes no stanza can need any more: everything before
+ * the open stanza, or before the last stream-level event. */
+static void
+raw_compact(struct xml_stream *xs)
+{
+	uint64_t keep = xs->stanza != NULL ? xs->stanza_start : xs->mark;
+	size_t drop;
+
+	if (keep <= xs->raw_base)
+		return;
+	drop = (size_t)(keep - xs->raw_base);
+	if (drop >= xs->raw.len) {
+		/* an idle stream keeps no buffer */
+		strbuf_free(&xs->raw);
+		strbuf_init(&xs->raw, 0);
+		xs->raw_base = keep;
+		return;
+	}
+	memmove(xs->raw.data, xs->raw.data + drop, xs->raw.len - drop);
+	xs->raw.len -= drop;
+	xs->raw.data[xs->raw.len] = '\0';
+	xs->raw_base = keep;
+}
+
 /* A copy of an expanded name "uri SEP local [SEP prefix]" or "local",
- * split in place. */
+ * split in place: in the struct when short (most are), else on the heap. */
 struct qname {
-	char		*buf;
+	char		 small[256];
+	char		*buf;		/* small, or malloc'd */
 	const char	*ns;		/* NULL when in no namespace */
 	const char	*local;
 	const char	*prefix;	/* NULL when unprefixed */
@@ -143,13 +294,17 @@ struct qname {
 static int
 qname_split(const XML_Char *s, struct qname *q)
 {
+	size_t len = strlen(s);
 	char *a, *b;
 
 	q->ns = q->prefix = NULL;
-	if ((q->buf = strdup(s)) == NULL)
+	if (len < sizeof(q->small))
+		q->buf = q->small;
+	else if ((q->buf = malloc(len + 1)) == NULL)
 		return -1;
+	memcpy(q->buf, s, len + 1);
 	q->local = q->buf;
-	if ((a = strchr(q->buf, NS_SEP)) == NULL)
+	if ((a = memchr(q->buf, NS_SEP, len)) == NULL)
 		return 0;
 	*a++ = '\0';
 	q->ns = q->buf;
@@ -161,25 +316,33 @@ qname_split(const XML_Char *s, struct qname *q)
 	return 0;
 }
 
+static void
+qname_free(struct qname *q)
+{
+	if (q->buf != q->small)
+		free(q->buf);
+	q->buf = NULL;
+}
+
 /* Builds an element from expat's name and attributes, with the pending
  * namespace declarations, as a child of parent (or a root when NULL).
  * NULL when out of memory. */
 static struct xml_node *
 make_element(struct xml_stream *xs, struct xml_node *parent,
-    const XML_Char *name, const XML_Char **atts)
+    const XML_Char *name, const XML_Char **atts, size_t nattrs)
 {
 	struct xml_node *n = NULL;
 	struct qname q, aq;
 	size_t i;
 
-	memset(&aq, 0, sizeof(aq));
+	aq.buf = NULL;
 	if (qname_split(name, &q) == -1)
 		return NULL;
 	if (parent != NULL)
 		n = xml_node_add_child(parent, q.prefix, q.local, q.ns);
 	else
 		n = xml_node_new(q.prefix, q.local, q.ns);
-	if (n == NULL)
+	if (n == NULL || xml_node_reserve_attrs(n, nattrs) == -1)
 		goto fail;
 	for (i = 0; atts[i] != NULL; i += 2) {
 		if (qname_split(atts[i], &aq) == -1)
@@ -187,8 +350,7 @@ make_element(struct xml_stream *xs, struct xml_node *parent,
 		if (xml_node_set_attr(n, aq.prefix, aq.ns, aq.local,
 		    atts[i + 1]) == -1)
 			goto fail;
-		free(aq.buf);
-		aq.buf = NULL;
+		qname_free(&aq);
 	}
 	for (i = 0; i < xs->n_pend_ns; i++) {
 		if (xml_node_add_nsdecl(n, xs->pend_ns[i].prefix,
@@ -196,11 +358,12 @@ make_element(struct xml_stream *xs, struct xml_node *parent,
 			goto fail;
 	}
 	pend_ns_clear(xs);
-	free(q.buf);
+	qname_free(&q);
 	return n;
 fail:
-	free(aq.buf);
-	free(q.buf);
+	if (aq.buf != NULL)
+		qname_free(&aq);
+	qname_free(&q);
 	xml_node_free(n);	/* unlinks it from parent */
 	return NULL;
 }
@@ -255,6 +418,121 @@ after_callback(struct xml_stream *xs, uint64_t end)
 	xs->stop_off = end;
 }
 
+/* The open stanza's captured bytes up to end, or NULL when capture
+ * missed some of them. */
+static const char *
+raw_bytes(const struct xml_stream *xs, uint64_t end, size_t *len)
+{
+	if (xs->stanza_start < xs->raw_base || end - xs->raw_base > xs->raw.len)
+		return NULL;
+	*len = (size_t)(end - xs->stanza_start);
+	return xs->raw.data + (xs->stanza_start - xs->raw_base);
+}
+
+struct reparse {
+	struct xml_node *stanza;
+};
+
+static void
+reparse_stanza_cb(void *ctx, struct xml_node *n)
+{
+	struct reparse *r = ctx;
+
+	if (r->stanza == NULL)
+		r->stanza = n;
+	else
+		xml_node_free(n);
+}
+
+/* The whole tree of a shallow stanza that turned out to need one: its
+ * bytes parsed again under the header's declarations. NULL on failure. */
+static struct xml_node *
+reparse_stanza(const struct xml_stream *xs, const char *data, size_t len)
+{
+	static const struct xml_stream_callbacks cb = { .on_stanza = reparse_stanza_cb };
+	struct reparse r = { NULL };
+	struct xml_stream_limits lim = xs->lim;
+	struct xml_stream *sub = NULL;
+	struct strbuf hdr;
+	size_t i;
+
+	strbuf_init(&hdr, 0);
+	if (strbuf_appends(&hdr, "<x") == -1)
+		goto out;
+	for (i = 0; i < xs->n_hdr_ns; i++) {
+		const struct xml_nsdecl *d = &xs->hdr_ns[i];
+		if (strbuf_appends(&hdr, d->prefix == NULL ? " xmlns" : " xmlns:") == -1 ||
+		    (d->prefix != NULL && strbuf_appends(&hdr, d->prefix) == -1) ||
+		    strbuf_appends(&hdr, "='") == -1 ||
+		    xml_escape(&hdr, d->uri, strlen(d->uri)) == -1 ||
+		    strbuf_appends(&hdr, "'") == -1)
+			goto out;
+	}
+	if (strbuf_appends(&hdr, ">") == -1)
+		goto out;
+	lim.max_header_bytes = hdr.len + 1;
+	if ((sub = xml_stream_new(&lim, &cb, &r)) == NULL ||
+	    xml_stream_feed(sub, hdr.data, hdr.len, NULL) != XS_FEED_OK ||
+	    xml_stream_feed(sub, data, len, NULL) != XS_FEED_OK) {
+		xml_node_free(r.stanza);
+		r.stanza = NULL;
+	}
+out:
+	xml_stream_free(sub);
+	strbuf_free(&hdr);
+	return r.stanza;
+}
+
+static int
+header_keep_ns(struct xml_stream *xs, const struct xml_node *h)
+{
+	size_t i;
+
+	if (h->n_nsdecls == 0)
+		return 0;
+	if ((xs->hdr_ns = calloc(h->n_nsdecls, sizeof(*xs->hdr_ns))) == NULL)
+		return -1;
+	for (i = 0; i < h->n_nsdecls; i++) {
+		const struct xml_nsdecl *d = &h->nsdecls[i];
+		if ((d->prefix != NULL && (xs->hdr_ns[i].prefix = strdup(d->prefix)) == NULL) ||
+		    (xs->hdr_ns[i].uri = strdup(d->uri)) == NULL) {
+			xs->n_hdr_ns = i + 1;
+			return -1;
+		}
+	}
+	xs->n_hdr_ns = h->n_nsdecls;
+	return 0;
+}
+
+static void
+header_ns_clear(struct xml_stream *xs)
+{
+	size_t i;
+
+	for (i = 0; i < xs->n_hdr_ns; i++) {
+		free(xs->hdr_ns[i].prefix);
+		free(xs->hdr_ns[i].uri);
+	}
+	free(xs->hdr_ns);
+	xs->hdr_ns = NULL;
+	xs->n_hdr_ns = 0;
+}
+
+/* Counts the text run a shallow stanza saw since the last tag as a
+ * child of the element at level (1-based inside the stanza). */
+static int
+shallow_count_text(struct xml_stream *xs, unsigned level)
+{
+	if (!xs->text_pending)
+		return 0;
+	xs->text_pending = false;
+	if (++xs->nchild[level - 1] > xs->lim.max_children) {
+		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many child nodes");
+		return -1;
+	}
+	return 0;
+}
+
 static void XMLCALL
 on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -282,7 +560,9 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stream header too large");
 			return;
 		}
-		if ((n = make_element(xs, NULL, name, atts)) == NULL) {
+		if ((n = make_element(xs, NULL, name, atts, nattrs)) == NULL ||
+		    header_keep_ns(xs, n) == -1) {
+			xml_node_free(n);
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
 		}
@@ -319,20 +599,32 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 		xs->nchild_cap = cap;
 	}
 	if (xs->depth > 1) {
-		if (flush_text(xs) == -1)
+		if (xs->shallow ? shallow_count_text(xs, xs->depth - 1) == -1 : flush_text(xs) == -1)
 			return;
 		if (++xs->nchild[xs->depth - 2] > xs->lim.max_children) {
 			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many child nodes");
 			return;
 		}
 	}
-	if ((n = make_element(xs, xs->cur, name, atts)) == NULL) {
-		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
-		return;
+	if (xs->depth == 1) {
+		scope_pop(xs, 1);
+		xs->raw_ok = start >= xs->raw_base;
 	}
+	if (!raw_check_element(xs, name, atts, xs->depth))
+		xs->raw_ok = false;
 	if (xs->depth == 1)
-		xs->stanza = n;
-	xs->cur = n;
+		xs->shallow = xs->shallow_ok && xs->raw_ok && shallow_candidate(name);
+	if (xs->shallow && xs->depth > 1) {
+		pend_ns_clear(xs);
+	} else {
+		if ((n = make_element(xs, xs->cur, name, atts, nattrs)) == NULL) {
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+			return;
+		}
+		if (xs->depth == 1)
+			xs->stanza = n;
+		xs->cur = n;
+	}
 	xs->nchild[xs->depth - 1] = 0;
 	xs->depth++;
 }
@@ -342,6 +634,8 @@ on_end(void *ud, const XML_Char *name)
 {
 	struct xml_stream *xs = ud;
 	struct xml_node *n;
+	const char *raw;
+	size_t raw_len = 0;
 	uint64_t end;
 
 	(void)name;
@@ -363,11 +657,13 @@ on_end(void *ud, const XML_Char *name)
 		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stanza too large");
 		return;
 	}
-	if (flush_text(xs) == -1)
+	if (xs->shallow ? shallow_count_text(xs, xs->depth - 1) == -1 : flush_text(xs) == -1)
 		return;
 	xs->depth--;
+	scope_pop(xs, xs->depth);
 	if (xs->depth > 1) {
-		xs->cur = xs->cur->parent;
+		if (!xs->shallow)
+			xs->cur = xs->cur->parent;
 		return;
 	}
 
@@ -378,10 +674,28 @@ on_end(void *ud, const XML_Char *name)
 		strbuf_free(&xs->text);
 		strbuf_init(&xs->text, xs->lim.max_stanza_bytes);
 	}
+	raw = raw_bytes(xs, end, &raw_len);
+	if (xs->shallow && (!xs->raw_ok || raw == NULL)) {
+		/* a child used the header's prefixes after all: build it whole */
+		xml_node_free(n);
+		n = raw != NULL ? reparse_stanza(xs, raw, raw_len) : NULL;
+		xs->shallow = false;
+		if (n == NULL) {
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+			return;
+		}
+	}
+	xs->shallow = false;
+	if (xs->raw_ok && raw != NULL) {
+		xs->raw_stanza = raw;
+		xs->raw_stanza_len = raw_len;
+	}
 	if (xs->cb.on_stanza != NULL)
 		xs->cb.on_stanza(xs->ctx, n);
 	else
 		xml_node_free(n);
+	xs->raw_stanza = NULL;
+	xs->raw_stanza_len = 0;
 	after_callback(xs, end);
 }
 
@@ -408,7 +722,9 @@ on_chars(void *ud, const XML_Char *s, int len)
 		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stanza too large");
 		return;
 	}
-	if (strbuf_append(&xs->text, s, (size_t)len) == -1)
+	if (xs->shallow)
+		xs->text_pending = true;
+	else if (strbuf_append(&xs->text, s, (size_t)len) == -1)
 		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 }
 
@@ -524,6 +840,15 @@ xs_setup(struct xml_stream *xs)
 	xs->depth = 0;
 	xs->fed = xs->header_base = xs->mark = 0;
 	xs->stanza_start = xs->stop_off = 0;
+	strbuf_free(&xs->raw);
+	strbuf_init(&xs->raw, 0);
+	xs->raw_base = 0;
+	xs->raw_ok = false;
+	xs->raw_stanza = NULL;
+	xs->raw_stanza_len = 0;
+	scope_pop(xs, 0);
+	header_ns_clear(xs);
+	xs->shallow = xs->text_pending = false;
 	xs->err = XS_ERR_NONE;
 	xs->detail[0] = '\0';
 	xs->stop_req = xs->suspended = xs->dead = false;
@@ -620,6 +945,10 @@ xs_destroy(struct xml_stream *xs)
 	free(xs->pend_ns);
 	free(xs->nchild);
 	strbuf_free(&xs->text);
+	strbuf_free(&xs->raw);
+	scope_pop(xs, 0);
+	free(xs->scope);
+	header_ns_clear(xs);
 	XML_ParserFree(xs->p);
 	free(xs);
 }
@@ -795,6 +1124,14 @@ xml_stream_feed(struct xml_stream *xs, const char *data, size_t len,
 			n = room;
 		if (n > INT_MAX)
 			n = INT_MAX;
+		/* Capture failing (no memory) only costs the raw path:
+		 * stanzas starting before the gap are serialized. */
+		if (strbuf_append(&xs->raw, data + off, n) == -1) {
+			strbuf_free(&xs->raw);
+			strbuf_init(&xs->raw, 0);
+			xs->raw_base = xs->fed + n;
+			xs->raw_ok = false;
+		}
 		xs->in_parse = true;
 		st = XML_Parse(xs->p, data + off, (int)n, XML_FALSE);
 		xs->in_parse = false;
@@ -806,6 +1143,8 @@ xml_stream_feed(struct xml_stream *xs, const char *data, size_t len,
 	if (xs->err != XS_ERR_NONE || xs->dying)
 		res = XS_FEED_ERROR;
 out:
+	if (!xs->dying)
+		raw_compact(xs);
 	if (consumed != NULL) {
 		if (res == XS_FEED_STOPPED)
 			*consumed = (size_t)(xs->stop_off - base);
@@ -827,6 +1166,19 @@ out:
 		return XS_FEED_ERROR;
 	}
 	return res;
+}
+
+void
+xml_stream_set_shallow(struct xml_stream *xs, bool on)
+{
+	xs->shallow_ok = on;
+}
+
+const char *
+xml_stream_raw_stanza(const struct xml_stream *xs, size_t *len)
+{
+	*len = xs->raw_stanza_len;
+	return xs->raw_stanza;
 }
 
 const char *

@@ -17,6 +17,7 @@
 #ifndef DIALBACKD_XMLSTREAM_H
 #define DIALBACKD_XMLSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "xmlnode.h"
@@ -104,6 +105,19 @@ void xml_stream_stop(struct xml_stream *xs);
  * dead). */
 int xml_stream_reset(struct xml_stream *xs);
 
+/* From inside on_stanza: the stanza's bytes as they arrived, when they
+ * can be written unchanged into another stream whose default namespace is
+ * the receiver's content namespace (see raw_check_element in
+ * xmlstream.c); NULL otherwise, and then the tree must be serialized.
+ * Valid during the call only. */
+const char *xml_stream_raw_stanza(const struct xml_stream *xs, size_t *len);
+/* Shallow stanzas (off by default): a message, presence or iq whose
+ * bytes xml_stream_raw_stanza hands out is delivered as its top element
+ * only, attributes and declarations included, without children; whoever
+ * needs its content parses those bytes. Children are still held to every
+ * limit. A stanza that cannot be handed out as bytes is always built
+ * whole. */
+void xml_stream_set_shallow(struct xml_stream *xs, bool on);
 /* Condition name for a stream error ("not-well-formed", ...);
  * "undefined-condition" for XS_ERR_NONE. */
 const char *xml_stream_error_condition(enum xml_stream_error err);

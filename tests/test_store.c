@@ -1397,6 +1397,53 @@ test_foreach_stop(void)
 	store_close(st);
 }
 
+/* A route read (and so cached) in this process must follow a change made
+ * by another process, and by this one. */
+static void
+test_route_cache_other_process(void)
+{
+	struct store *st;
+	struct store_route r, cur;
+	struct store_owner other = { 7, 4242 };
+	int status, i;
+	pid_t pid;
+
+	st = open_rw("rcache", 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	/* a cached miss */
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_COMPONENT, "c.example", "", &r), STORE_NOTFOUND);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_COMPONENT, "c.example", "", &r), STORE_NOTFOUND);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		/* the inherited handle is not used; a fresh one, as a worker has */
+		char err[512];
+		struct store *cst = store_open(store_dir("rcache"), 0, 0, 32, err, sizeof(err));
+		struct store_route nr;
+
+		memset(&nr, 0, sizeof(nr));
+		nr.kind = ROUTE_COMPONENT;
+		snprintf(nr.domain, sizeof(nr.domain), "c.example");
+		nr.owner = other;
+		_exit(cst != NULL && store_route_claim(cst, &nr, NULL) == STORE_OK ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(store_route_get(st, ROUTE_COMPONENT, "c.example", "", &r), STORE_OK);
+		CU_ASSERT_EQUAL(r.owner.slot, 7);
+		CU_ASSERT_EQUAL(r.owner.pid, 4242);
+		CU_ASSERT_STRING_EQUAL(r.domain, "c.example");
+		CU_ASSERT_EQUAL(r.kind, ROUTE_COMPONENT);
+	}
+	/* released here: the next read misses again */
+	CU_ASSERT_EQUAL(store_route_release(st, ROUTE_COMPONENT, "c.example", "", &other), STORE_OK);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_COMPONENT, "c.example", "", &cur), STORE_NOTFOUND);
+	/* an outbound pair is another key */
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_OUTBOUND, "c.example", "r.example", &r), STORE_NOTFOUND);
+	store_close(st);
+}
+
 int
 test_register(void)
 {
@@ -1420,6 +1467,7 @@ test_register(void)
 	if ((s = CU_add_suite("store processes", NULL, NULL)) == NULL)
 		return CU_get_error();
 	TEST_ADD(s, test_multiprocess);
+	TEST_ADD(s, test_route_cache_other_process);
 	TEST_ADD(s, test_stale_reader);
 	TEST_ADD(s, test_map_resized);
 	if ((s = CU_add_suite("store limits", NULL, NULL)) == NULL)

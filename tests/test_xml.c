@@ -33,6 +33,7 @@ struct rec {
 	bool			 free_on_stanza;
 	bool			 free_on_error;
 	bool			 keep;		/* keep the first stanza in kept */
+	bool			 log_raw;	/* log xml_stream_raw_stanza too */
 	struct xml_node		*kept;
 	int			 nerr;
 	enum xml_stream_error	 err;
@@ -102,6 +103,16 @@ rec_stanza(void *ctx, struct xml_node *n)
 	if (xml_serialize(n, NS_SERVER, &r->log) == -1)
 		log_str(r, "(serialize failed)");
 	log_str(r, "\n");
+	if (r->log_raw) {
+		size_t len;
+		const char *raw = xml_stream_raw_stanza(r->xs, &len);
+		log_str(r, "R ");
+		if (raw == NULL)
+			log_str(r, "-");
+		else if (strbuf_append(&r->log, raw, len) == -1)
+			abort();
+		log_str(r, "\n");
+	}
 	if (r->stop_all || (r->stop_on != NULL && strcmp(n->name, r->stop_on) == 0))
 		xml_stream_stop(r->xs);
 	r->reset_rc = xml_stream_reset(r->xs);
@@ -149,6 +160,23 @@ static const struct xml_stream_callbacks rec_cb = {
 	.on_error = rec_error,
 };
 
+/* Every stream is made shallow while a suite run with it on runs. */
+static bool shallow_streams;
+
+static int
+shallow_on(void)
+{
+	shallow_streams = true;
+	return 0;
+}
+
+static int
+shallow_off(void)
+{
+	shallow_streams = false;
+	return 0;
+}
+
 static void
 rec_init(struct rec *r, const struct xml_stream_limits *lim)
 {
@@ -158,6 +186,7 @@ rec_init(struct rec *r, const struct xml_stream_limits *lim)
 	r->xs = xml_stream_new(lim != NULL ? lim : &test_limits, &rec_cb, r);
 	if (r->xs == NULL)
 		abort();
+	xml_stream_set_shallow(r->xs, shallow_streams);
 }
 
 static void
@@ -917,6 +946,20 @@ test_hostile_attrs_children(void)
 	expect_refused_small(HDR_PROSODY "<m><a/>t<b/>t<c/></m>",
 	    XS_ERR_POLICY_VIOLATION);
 	expect_accepted_small(HDR_PROSODY "<m><a/>t<b/>t</m>");
+	/* the same for stanzas, which a shallow stream does not build */
+	expect_refused_small(HDR_PROSODY "<message><a/><b/><c/><d/><e/></message>",
+	    XS_ERR_POLICY_VIOLATION);
+	expect_accepted_small(HDR_PROSODY "<message><a/><b/><c/><d/></message>");
+	expect_refused_small(HDR_PROSODY "<iq><q><a/>t<b/>t<c/></q></iq>",
+	    XS_ERR_POLICY_VIOLATION);
+	expect_accepted_small(HDR_PROSODY "<iq><q><a/>t<b/>t</q></iq>");
+	expect_accepted_small(HDR_PROSODY "<iq>t<a/>t<b/></iq><iq>t<a/>t<b/></iq>");
+	expect_refused_small(HDR_PROSODY "<presence><a a='1' b='2' c='3' d='4' e='5' "
+	    "f='6' g='7' h='8' i='9'/></presence>", XS_ERR_POLICY_VIOLATION);
+	expect_refused_small(HDR_PROSODY "<message><a><b><c><d><e><f><g><h/></g></f></e>"
+	    "</d></c></b></a></message>", XS_ERR_POLICY_VIOLATION);
+	expect_accepted_small(HDR_PROSODY "<message><a><b><c><d><e><f><g/></f></e>"
+	    "</d></c></b></a></message>");
 }
 
 static void
@@ -1271,6 +1314,94 @@ test_ser_build(void)
 	strbuf_free(&sb);
 }
 
+/* The bytes a stanza arrived as are handed out when they mean the same in
+ * any stream, at every chunk size and across stops; otherwise NULL. */
+static void
+test_stream_raw(void)
+{
+	static const char data[] = HDR_NODB
+	    "<message from='a@p2.test' to='b@p1.test'><body>x &amp; y</body></message>\n "
+	    "<iq type='get' id='1' from='p2.test' to='p1.test'><ping xmlns='urn:xmpp:ping'/></iq>"
+	    "<message xmlns='jabber:server' to='b@p1.test' from='a@p2.test'/>"
+	    "<presence from='a@p2.test' to='b@p1.test'><stream:x/></presence>"
+	    "<presence from='a@p2.test' to='b@p1.test' xmlns:q='urn:q'><q:x q:y='1'/></presence>"
+	    "<message from='a@p2.test' to='b@p1.test'><x xmlns='jabber:client'/></message>"
+	    "<db:result xmlns:db='jabber:server:dialback' from='p2.test' to='p1.test'>k</db:result>"
+	    "<message from='a@p2.test' to='b@p1.test'><a xmlns:stream='urn:s'><stream:y/></a>"
+	    "<stream:y/></message>";
+	static const char *raw[] = {
+	    "<message from='a@p2.test' to='b@p1.test'><body>x &amp; y</body></message>",
+	    "<iq type='get' id='1' from='p2.test' to='p1.test'><ping xmlns='urn:xmpp:ping'/></iq>",
+	    NULL,	/* its own default namespace on top */
+	    NULL,	/* a prefix bound on the stream header */
+	    "<presence from='a@p2.test' to='b@p1.test' xmlns:q='urn:q'><q:x q:y='1'/></presence>",
+	    NULL,	/* a content namespace named inside */
+	    NULL,	/* prefixed */
+	    NULL,	/* the header's prefix, once out of the inner declaration's scope */
+	};
+	/* what the trees look like, shallow and whole */
+	static const char *shallow_trees[] = {
+	    "<message from='a@p2.test' to='b@p1.test'/>",
+	    "<iq type='get' id='1' from='p2.test' to='p1.test'/>",
+	};
+	const size_t nstanzas = ARRAY_SIZE(raw);
+	size_t len = sizeof(data) - 1, chunk;
+	int stop, shallow;
+	char *whole;
+	bool ok = true;
+
+	/* the whole trees, as a stream that is not shallow builds them */
+	whole = run_stream(data, len, len, false);
+	for (shallow = 0; shallow <= 1; shallow++) {
+		for (stop = 0; stop <= 1; stop++) {
+			for (chunk = 1; chunk <= len && ok; chunk++) {
+				struct rec r;
+				size_t pos, found = 0;
+				const char *p, *t, *wt = whole;
+
+				rec_init(&r, NULL);
+				xml_stream_set_shallow(r.xs, shallow == 1);
+				r.log_raw = true;
+				r.stop_all = stop == 1;
+				(void)feed_chunks(&r, data, len, chunk, true, &pos);
+				for (p = r.log.data; p != NULL && (p = strstr(p, "\nR ")) != NULL; p += 3) {
+					const char *want = found < nstanzas ? raw[found] : "";
+					size_t n = strcspn(p + 3, "\n"), tn;
+					if (want == NULL)
+						want = "-";
+					if (n != strlen(want) || strncmp(p + 3, want, n) != 0) {
+						fprintf(stderr, "\nchunk %zu stop %d stanza %zu: %.*s\n", chunk, stop,
+						    found, (int)n, p + 3);
+						ok = false;
+					}
+					/* the tree logged just before: shallow when handed
+					 * out as bytes, else whole */
+					for (t = p; t > r.log.data && strncmp(t, "T ", 2) != 0; t--)
+						;
+					tn = strcspn(t, "\n");
+					wt = strstr(wt, "\nT ") + 1;
+					if (shallow == 1 && raw[found] != NULL && found < ARRAY_SIZE(shallow_trees) &&
+					    (tn != strlen(shallow_trees[found]) + 2 ||
+					    strncmp(t + 2, shallow_trees[found], tn - 2) != 0))
+						ok = false;
+					if ((shallow == 0 || raw[found] == NULL) &&
+					    (strncmp(t, wt, tn) != 0 || wt[tn] != '\n'))
+						ok = false;
+					if (!ok)
+						fprintf(stderr, "\nchunk %zu stop %d shallow %d stanza %zu tree: %.*s\n",
+						    chunk, stop, shallow, found, (int)tn, t);
+					found++;
+				}
+				if (found != nstanzas || pos != len || r.nerr != 0)
+					ok = false;
+				rec_fini(&r);
+			}
+		}
+	}
+	free(whole);
+	CU_ASSERT(ok);
+}
+
 static void
 test_error_conditions(void)
 {
@@ -1329,6 +1460,7 @@ test_register(void)
 	TEST_ADD(s, test_stream_stop_after_header);
 	TEST_ADD(s, test_stream_resume_rules);
 	TEST_ADD(s, test_stream_free_in_callback);
+	TEST_ADD(s, test_stream_raw);
 
 	if ((s = CU_add_suite("xmlstream-hostile", NULL, NULL)) == NULL)
 		return CU_get_error();
@@ -1346,6 +1478,21 @@ test_register(void)
 	TEST_ADD(s, test_keepalive_flood);
 	TEST_ADD(s, test_reset_after_error);
 	TEST_ADD(s, test_hostile_encoding);
+	TEST_ADD(s, test_hostile_misc);
+
+	/* the same with shallow stanzas */
+	if ((s = CU_add_suite("xmlstream-hostile-shallow", shallow_on, shallow_off)) == NULL)
+		return CU_get_error();
+	TEST_ADD(s, test_hostile_dtd);
+	TEST_ADD(s, test_hostile_billion_laughs);
+	TEST_ADD(s, test_hostile_deep_nesting);
+	TEST_ADD(s, test_hostile_big_text);
+	TEST_ADD(s, test_hostile_big_attribute);
+	TEST_ADD(s, test_stanza_size_boundary);
+	TEST_ADD(s, test_hostile_invalid_utf8);
+	TEST_ADD(s, test_hostile_unbound_prefix);
+	TEST_ADD(s, test_hostile_comment_pi);
+	TEST_ADD(s, test_hostile_attrs_children);
 	TEST_ADD(s, test_hostile_misc);
 	return CUE_SUCCESS;
 }
