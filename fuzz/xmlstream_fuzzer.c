@@ -4,7 +4,10 @@
  * point gets exercised, as the unit tests do), the second how the target
  * reacts to a stanza: keep going, stop the parser (as STARTTLS does) and
  * continue from the unconsumed byte, or reset and start a new document.
- * Every stanza is serialized again, which exercises xmlnode.c too. */
+ * The same byte turns shallow stanzas on or off. Every stanza is serialized
+ * again, which exercises xmlnode.c too, and the bytes xml_stream_raw_stanza
+ * hands out must parse alone, as one stanza, in a stream that declares
+ * nothing but its default namespace: that is how they are forwarded. */
 #include "config.h"
 
 #include <stddef.h>
@@ -34,11 +37,41 @@ on_start(void *arg, const struct xml_node *hdr)
 }
 
 static void
+count_stanza(void *arg, struct xml_node *n)
+{
+	(*(unsigned *)arg)++;
+	xml_node_free(n);
+}
+
+static void
+raw_must_stand_alone(const char *raw, size_t len)
+{
+	static const char hdr[] = "<stream:stream xmlns='jabber:component:accept' "
+	    "xmlns:stream='http://etherx.jabber.org/streams'>";
+	static const struct xml_stream_callbacks cb = { .on_stanza = count_stanza };
+	struct xml_stream_limits lim = { len + 1, 32, 32, 256, sizeof(hdr) };
+	unsigned n = 0;
+	struct xml_stream *xs = xml_stream_new(&lim, &cb, &n);
+
+	if (xs == NULL)
+		return;
+	if (xml_stream_feed(xs, hdr, sizeof(hdr) - 1, NULL) != XS_FEED_OK ||
+	    xml_stream_feed(xs, raw, len, NULL) != XS_FEED_OK || n != 1)
+		abort();
+	xml_stream_free(xs);
+}
+
+static void
 on_stanza(void *arg, struct xml_node *n)
 {
 	struct fuzz_ctx *f = arg;
 	struct strbuf sb;
 	struct xml_node *copy;
+	const char *raw;
+	size_t raw_len;
+
+	if ((raw = xml_stream_raw_stanza(f->xs, &raw_len)) != NULL)
+		raw_must_stand_alone(raw, raw_len);
 
 	strbuf_init(&sb, 1 << 20);
 	(void)xml_serialize(n, NS_SERVER, &sb);
@@ -76,10 +109,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	chunk = (size_t)data[0] % 64 + 1;
 	f.mode = data[1] % 3;
-	data += 2;
-	size -= 2;
 	if ((f.xs = xml_stream_new(&lim, &cb, &f)) == NULL)
 		return 0;
+	xml_stream_set_shallow(f.xs, (data[1] / 3) % 2 == 1);
+	data += 2;
+	size -= 2;
 	while (off < size) {
 		size_t n = size - off < chunk ? size - off : chunk;
 
