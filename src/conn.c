@@ -24,6 +24,10 @@
 #define CONN_OUTPUT_MAX		(4u << 20)	/* a peer that stops reading is cut off here */
 #define CONN_CLOSE_GRACE	5		/* seconds to flush a closing stream */
 #define CONN_READ_CHUNK		16384
+/* An inbound stream this long without a stanza gives its parser back
+ * (xml_stream_hibernate): most federated streams are idle most of the
+ * time, and a parser is most of an idle stream's memory. */
+#define CONN_HIBERNATE_MS	2000
 /* A component (a trusted local service) whose unread output passes this
  * makes the worker stop reading inbound streams until it has caught up:
  * back-pressure instead of cutting the component off at output_buffer_max.
@@ -614,6 +618,22 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	c->busy--;
 	if (c->dead && c->busy == 0)
 		conn_free(c);
+}
+
+size_t
+conn_hibernate_idle(struct worker *w)
+{
+	uint64_t now = util_now_mono_ms();
+	struct conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &w->conns, entry) {
+		if (c->dead || c->closing || c->busy > 0 || now - c->last_read_ms < CONN_HIBERNATE_MS)
+			continue;
+		if (xml_stream_hibernate(c->xs))
+			n++;
+	}
+	return n;
 }
 
 static void

@@ -72,6 +72,9 @@ struct conn *conn_accept(struct worker *w, enum conn_kind kind, int fd,
 /* Back-pressure ended: read the paused streams (and the worker channel)
  * again. */
 void conn_resume_paused(struct worker *w);
+/* Lets the parsers of streams idle for a while give their memory back;
+ * called from the worker's tick. Returns how many did. */
+size_t conn_hibernate_idle(struct worker *w);
 /* After the first validated pair: allow full-size stanzas. */
 void conn_authenticated(struct conn *c);
 /* Starts a non-blocking connect; ops->on_connected or on_connect_failed

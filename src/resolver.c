@@ -1,8 +1,11 @@
 /* resolver.c - c-ares driven by libevent. */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +20,27 @@
 #define RESOLVER_MAX_SOCKS	16	/* c-ares rarely uses more than a few */
 #define SRV_MAX_TARGETS		8	/* targets we try per domain */
 #define S2S_DEFAULT_PORT	5269
+/* Domains resolved at once per worker; the rest wait their turn. A burst
+ * of new peers (a restart, a flood of verifies) would otherwise send
+ * thousands of datagrams at the name server at once, which drops what
+ * overflows its socket, and every dropped query costs a c-ares timeout. */
+#define RESOLVER_MAX_INFLIGHT	32
 
 struct resolver_sock {
 	ares_socket_t fd;
 	struct event *ev;
 };
 
+TAILQ_HEAD(query_list, resolve_query);
+
 struct resolver {
 	struct event_base *base;
 	ares_channel channel;
 	struct event *timer;
 	struct resolver_sock socks[RESOLVER_MAX_SOCKS];
+	unsigned inflight;		/* queries started, not finished */
+	struct query_list waiting;	/* not started yet, oldest first */
+	bool closing;			/* resolver_free: start nothing more */
 };
 
 struct srv_target {
@@ -42,6 +55,10 @@ struct resolve_query {
 	resolve_cb cb;			/* NULL once cancelled */
 	void *arg;
 	char domain[DOMAIN_MAX + 1];
+	char override_host[256];	/* "" for none */
+	uint16_t override_port;
+	bool waiting;			/* in r->waiting */
+	TAILQ_ENTRY(resolve_query) wait_entry;
 	int pending;			/* outstanding c-ares calls */
 	struct srv_target targets[SRV_MAX_TARGETS];
 	size_t n_targets;
@@ -126,6 +143,7 @@ resolver_new(struct event_base *base, char *err, size_t errlen)
 		return NULL;
 	}
 	r->base = base;
+	TAILQ_INIT(&r->waiting);
 	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
 		free(r);
@@ -157,12 +175,19 @@ resolver_new(struct event_base *base, char *err, size_t errlen)
 void
 resolver_free(struct resolver *r)
 {
+	struct resolve_query *q;
 	size_t i;
 
 	if (r == NULL)
 		return;
-	/* ares_destroy runs pending callbacks with ARES_EDESTRUCTION. */
+	r->closing = true;
+	/* ares_destroy runs pending callbacks with ARES_EDESTRUCTION; the
+	 * waiting queries never started: their callbacks do not run either. */
 	ares_destroy(r->channel);
+	while ((q = TAILQ_FIRST(&r->waiting)) != NULL) {
+		TAILQ_REMOVE(&r->waiting, q, wait_entry);
+		free(q);
+	}
 	for (i = 0; i < RESOLVER_MAX_SOCKS; i++)
 		if (r->socks[i].ev != NULL)
 			event_free(r->socks[i].ev);
@@ -187,10 +212,13 @@ result_add(struct resolve_result *res, const struct sockaddr *sa, socklen_t len,
 	res->n++;
 }
 
+static void start_waiting(struct resolver *r);
+
 /* Called when every outstanding lookup of q is done. */
 static void
 query_finish(struct resolve_query *q)
 {
+	struct resolver *r;
 	size_t i, j;
 
 	if (q->pending > 0)
@@ -205,7 +233,10 @@ query_finish(struct resolve_query *q)
 		snprintf(q->result.error, sizeof(q->result.error), "no address for %.120s", q->domain);
 	if (q->cb != NULL)
 		q->cb(q->arg, &q->result);
+	r = q->r;
 	free(q);
+	r->inflight--;
+	start_waiting(r);
 }
 
 /* Each target lookup carries its query and target. */
@@ -362,28 +393,24 @@ srv_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	query_finish(q);
 }
 
-struct resolve_query *
-resolver_s2s(struct resolver *r, const char *domain, const char *override_host,
-    uint16_t override_port, resolve_cb cb, void *arg)
+/* Sends q's first lookups. -1 when its result could not be scheduled
+ * (out of memory); q is then still the caller's. */
+static int
+query_start(struct resolve_query *q)
 {
-	struct resolve_query *q = calloc(1, sizeof(*q));
+	struct resolver *r = q->r;
 	char name[DOMAIN_MAX + 32];
 
-	if (q == NULL)
-		return NULL;
-	q->r = r;
-	q->cb = cb;
-	q->arg = arg;
-	util_strlcpy(q->domain, domain, sizeof(q->domain));
+	r->inflight++;
 	q->pending = 1;		/* held until this function returns */
-	if (override_host != NULL) {
+	if (q->override_host[0] != '\0') {
 		struct srv_target *t = &q->targets[0];
 		q->n_targets = 1;
-		util_strlcpy(t->host, override_host, sizeof(t->host));
-		t->port = override_port;
+		util_strlcpy(t->host, q->override_host, sizeof(t->host));
+		t->port = q->override_port;
 		lookup_target(q, t);
 	} else {
-		snprintf(name, sizeof(name), "_xmpp-server._tcp.%s", domain);
+		snprintf(name, sizeof(name), "_xmpp-server._tcp.%s", q->domain);
 		q->pending++;
 		ares_query(r->channel, name, 1 /* C_IN */, 33 /* T_SRV */, srv_cb, q);
 	}
@@ -392,7 +419,59 @@ resolver_s2s(struct resolver *r, const char *domain, const char *override_host,
 	 * loop, never inside the caller's stack. */
 	q->pending--;
 	if (q->pending == 0 && event_base_once(r->base, -1, EV_TIMEOUT, query_finish_cb, q, NULL) == -1) {
+		r->inflight--;
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts waiting queries while there is room. */
+static void
+start_waiting(struct resolver *r)
+{
+	struct resolve_query *q;
+
+	while (!r->closing && r->inflight < RESOLVER_MAX_INFLIGHT &&
+	    (q = TAILQ_FIRST(&r->waiting)) != NULL) {
+		TAILQ_REMOVE(&r->waiting, q, wait_entry);
+		q->waiting = false;
+		if (q->cb == NULL) {
+			free(q);	/* cancelled while waiting */
+			continue;
+		}
+		if (query_start(q) == -1) {
+			snprintf(q->result.error, sizeof(q->result.error), "out of memory");
+			r->inflight++;	/* query_finish gives it back */
+			query_finish(q);
+		}
+	}
+}
+
+struct resolve_query *
+resolver_s2s(struct resolver *r, const char *domain, const char *override_host,
+    uint16_t override_port, resolve_cb cb, void *arg)
+{
+	struct resolve_query *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->r = r;
+	q->cb = cb;
+	q->arg = arg;
+	util_strlcpy(q->domain, domain, sizeof(q->domain));
+	if (override_host != NULL) {
+		util_strlcpy(q->override_host, override_host, sizeof(q->override_host));
+		q->override_port = override_port;
+	}
+	if (r->inflight >= RESOLVER_MAX_INFLIGHT || !TAILQ_EMPTY(&r->waiting)) {
+		q->waiting = true;
+		TAILQ_INSERT_TAIL(&r->waiting, q, wait_entry);
+		return q;
+	}
+	if (query_start(q) == -1) {
+		/* nothing was scheduled: no callback, and nothing owes q */
 		q->cb = NULL;
+		r->inflight++;
 		query_finish(q);
 		return NULL;
 	}

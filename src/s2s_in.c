@@ -38,8 +38,8 @@ struct in_pair {
 struct s2s_in {
 	struct conn *c;
 	char stream_id[STREAM_ID_HEX + 1];
-	char to[DOMAIN_MAX + 1];	/* header 'to' ("" on legacy streams) */
-	char from[DOMAIN_MAX + 1];	/* header 'from' (may be "") */
+	char *to;			/* header 'to' ("" on legacy streams) */
+	char *from;			/* header 'from' (may be "") */
 	bool version1;
 	bool opened;			/* peer header seen, ours sent */
 	bool starttls;			/* <proceed/> sent, handshake pending */
@@ -97,17 +97,37 @@ in_pair_store(struct s2s_in *s, const struct in_pair *ip, enum store_pair_state 
 		log_warn("s2s in %s -> %s: cannot record pair state", ip->remote, ip->local);
 }
 
+/* Replaces *dst with a copy of src. -1 when out of memory (*dst kept). */
+static int
+in_set_str(char **dst, const char *src)
+{
+	char *d = strdup(src);
+
+	if (d == NULL)
+		return -1;
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
 int
 s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa, const struct iplimit_key *ip)
 {
 	struct s2s_in *s = calloc(1, sizeof(*s));
 	struct conn *c;
 
-	if (s == NULL) {
+	/* short heap strings: held for the life of every stream */
+	if (s == NULL || (s->to = strdup("")) == NULL || (s->from = strdup("")) == NULL) {
+		if (s != NULL) {
+			free(s->to);
+			free(s);
+		}
 		close(fd);
 		return -1;
 	}
 	if ((c = conn_accept(w, CONN_S2S_IN, fd, sa, &in_ops, s)) == NULL) {
+		free(s->to);
+		free(s->from);
 		free(s);
 		iplimit_release(ip);
 		return -1;
@@ -163,7 +183,10 @@ in_stream_start(struct conn *c, const struct xml_node *hdr)
 		if (hdr->nsdecls[i].prefix == NULL)
 			default_ns = hdr->nsdecls[i].uri;
 	s->version1 = version != NULL && version[0] >= '1' && version[0] <= '9';
-	util_strlcpy(s->from, from != NULL && util_domain_valid(from) ? from : "", sizeof(s->from));
+	if (in_set_str(&s->from, from != NULL && util_domain_valid(from) ? from : "") == -1) {
+		conn_abort(c, "out of memory");
+		return;
+	}
 	if (dialback_stream_id(s->stream_id) == -1) {
 		conn_abort(c, "no randomness for a stream id");
 		return;
@@ -196,7 +219,10 @@ in_stream_start(struct conn *c, const struct xml_node *hdr)
 		conn_stream_error(c, "host-unknown", "the stream header has no 'to'");
 		return;
 	}
-	util_strlcpy(s->to, to != NULL ? to : "", sizeof(s->to));
+	if (in_set_str(&s->to, to != NULL ? to : "") == -1) {
+		conn_abort(c, "out of memory");
+		return;
+	}
 	in_send_header(s, s->to);
 	if (s->from[0] != '\0' && !conf_remote_allowed(w->conf, s->from)) {
 		log_info("s2s in conn %llu %s: %s is not allowed to federate ([s2s] allow/deny)",
@@ -617,6 +643,8 @@ in_free(struct conn *c, const char *reason)
 		free(s->pairs[i].local);
 	}
 	free(s->pairs);
+	free(s->to);
+	free(s->from);
 	c->role = NULL;
 	free(s);
 }

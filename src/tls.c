@@ -86,6 +86,13 @@ server_ctx_new(const struct conf *c, const char *cert, const char *key, char *er
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_accept_any);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* No resumption: s2s streams live long, and tickets cost a round of
+	 * crypto and memory per handshake. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (SSL_CTX_set_num_tickets(ctx, 0) != 1) {
+		ssl_error(err, errlen, "cannot turn off", "session tickets");
+		goto fail;
+	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

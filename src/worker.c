@@ -31,6 +31,8 @@
 #define KEY_PURGE_INTERVAL	60	/* seconds between expired-key sweeps */
 #define STREAMS_REPORT_INTERVAL	2	/* seconds between stream counts to the master */
 #define MEM_TRIM_INTERVAL	5	/* at most every 5 s, once connections have closed */
+#define WORKER_MMAP_THRESHOLD	(16 * 1024)	/* see worker_main */
+#define HIBERNATE_TRIM_MIN	64	/* parsers hibernated in one tick that warrant a trim */
 
 static struct worker the_worker;
 
@@ -306,6 +308,10 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	s2s_out_tick(w, now);
 	send_keepalives(w);
+	/* Parsers freed by the hundred leave holes between the streams'
+	 * other blocks: hand the whole free pages back. */
+	if (conn_hibernate_idle(w) >= HIBERNATE_TRIM_MIN)
+		malloc_trim(0);
 	/* elapsed time, not now % N: a late tick must not skip a report */
 	if (now - last_report >= STREAMS_REPORT_INTERVAL && w->reported_streams != (uint32_t)w->n_conns) {
 		last_report = now;
@@ -362,6 +368,12 @@ worker_main(int slot, struct conf *conf, const char *secret_digest,
 	TAILQ_INIT(&w->paused);
 	snprintf(name, sizeof(name), "worker %d", slot);
 	log_set_procname(name);
+	/* TLS record and handshake buffers (16 KiB and more) come and go per
+	 * handshake and per burst; from the heap they would leave holes
+	 * between the long-lived blocks of idle streams, which no trim can
+	 * give back. Mapped on their own, they go back whole. */
+	if (mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD) != 1)
+		log_warn("worker %d: cannot set the malloc mmap threshold", slot);
 
 	/* Die with the master, so no orphan keeps a listening port. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)

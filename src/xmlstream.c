@@ -80,6 +80,13 @@ struct xml_stream {
 	/* Shallow stanzas: message, presence and iq whose bytes stand alone
 	 * get a tree of their top element only (children are checked
 	 * against the limits, not built); the bytes carry the rest. */
+	/* Hibernation: an idle stream between stanzas gives its expat
+	 * parser back; the next bytes go to a new parser that first reads
+	 * a copy of the header's name and declarations (not reported). */
+	char			*hdr_qname;	/* the header's name as written */
+	int64_t			 shift;		/* document offset - expat's offset */
+	bool			 rehydrating;	/* the copy of the header is parsed */
+
 	bool			 shallow_ok;	/* xml_stream_set_shallow */
 	bool			 shallow;	/* the open stanza is shallow */
 	bool			 text_pending;	/* shallow: text since the last tag */
@@ -120,7 +127,9 @@ ev_start(const struct xml_stream *xs)
 {
 	XML_Index i = XML_GetCurrentByteIndex(xs->p);
 
-	return i < 0 ? 0 : (uint64_t)i;
+	if (i < 0 || (int64_t)i + xs->shift < 0)
+		return 0;
+	return (uint64_t)((int64_t)i + xs->shift);
 }
 
 static uint64_t
@@ -418,6 +427,68 @@ after_callback(struct xml_stream *xs, uint64_t end)
 	xs->stop_off = end;
 }
 
+static int
+header_keep_ns(struct xml_stream *xs, const struct xml_node *h)
+{
+	size_t i, len = strlen(h->name) + (h->prefix != NULL ? strlen(h->prefix) + 1 : 0) + 1;
+
+	if ((xs->hdr_qname = malloc(len)) == NULL)
+		return -1;
+	(void)snprintf(xs->hdr_qname, len, "%s%s%s", h->prefix != NULL ? h->prefix : "",
+	    h->prefix != NULL ? ":" : "", h->name);
+	if (h->n_nsdecls == 0)
+		return 0;
+	if ((xs->hdr_ns = calloc(h->n_nsdecls, sizeof(*xs->hdr_ns))) == NULL)
+		return -1;
+	for (i = 0; i < h->n_nsdecls; i++) {
+		const struct xml_nsdecl *d = &h->nsdecls[i];
+		if ((d->prefix != NULL && (xs->hdr_ns[i].prefix = strdup(d->prefix)) == NULL) ||
+		    (xs->hdr_ns[i].uri = strdup(d->uri)) == NULL) {
+			xs->n_hdr_ns = i + 1;
+			return -1;
+		}
+	}
+	xs->n_hdr_ns = h->n_nsdecls;
+	return 0;
+}
+
+static void
+header_ns_clear(struct xml_stream *xs)
+{
+	size_t i;
+
+	for (i = 0; i < xs->n_hdr_ns; i++) {
+		free(xs->hdr_ns[i].prefix);
+		free(xs->hdr_ns[i].uri);
+	}
+	free(xs->hdr_ns);
+	xs->hdr_ns = NULL;
+	xs->n_hdr_ns = 0;
+	free(xs->hdr_qname);
+	xs->hdr_qname = NULL;
+}
+
+/* "<qname xmlns...='...'>": the header as a new parser must see it for
+ * the stream's names to mean what they meant. */
+static int
+header_copy(const struct xml_stream *xs, const char *qname, struct strbuf *out)
+{
+	size_t i;
+
+	if (strbuf_appends(out, "<") == -1 || strbuf_appends(out, qname) == -1)
+		return -1;
+	for (i = 0; i < xs->n_hdr_ns; i++) {
+		const struct xml_nsdecl *d = &xs->hdr_ns[i];
+		if (strbuf_appends(out, d->prefix == NULL ? " xmlns" : " xmlns:") == -1 ||
+		    (d->prefix != NULL && strbuf_appends(out, d->prefix) == -1) ||
+		    strbuf_appends(out, "='") == -1 ||
+		    xml_escape(out, d->uri, strlen(d->uri)) == -1 ||
+		    strbuf_appends(out, "'") == -1)
+			return -1;
+	}
+	return strbuf_appends(out, ">");
+}
+
 /* The open stanza's captured bytes up to end, or NULL when capture
  * missed some of them. */
 static const char *
@@ -454,21 +525,9 @@ reparse_stanza(const struct xml_stream *xs, const char *data, size_t len)
 	struct xml_stream_limits lim = xs->lim;
 	struct xml_stream *sub = NULL;
 	struct strbuf hdr;
-	size_t i;
 
 	strbuf_init(&hdr, 0);
-	if (strbuf_appends(&hdr, "<x") == -1)
-		goto out;
-	for (i = 0; i < xs->n_hdr_ns; i++) {
-		const struct xml_nsdecl *d = &xs->hdr_ns[i];
-		if (strbuf_appends(&hdr, d->prefix == NULL ? " xmlns" : " xmlns:") == -1 ||
-		    (d->prefix != NULL && strbuf_appends(&hdr, d->prefix) == -1) ||
-		    strbuf_appends(&hdr, "='") == -1 ||
-		    xml_escape(&hdr, d->uri, strlen(d->uri)) == -1 ||
-		    strbuf_appends(&hdr, "'") == -1)
-			goto out;
-	}
-	if (strbuf_appends(&hdr, ">") == -1)
+	if (header_copy(xs, "x", &hdr) == -1)
 		goto out;
 	lim.max_header_bytes = hdr.len + 1;
 	if ((sub = xml_stream_new(&lim, &cb, &r)) == NULL ||
@@ -481,41 +540,6 @@ out:
 	xml_stream_free(sub);
 	strbuf_free(&hdr);
 	return r.stanza;
-}
-
-static int
-header_keep_ns(struct xml_stream *xs, const struct xml_node *h)
-{
-	size_t i;
-
-	if (h->n_nsdecls == 0)
-		return 0;
-	if ((xs->hdr_ns = calloc(h->n_nsdecls, sizeof(*xs->hdr_ns))) == NULL)
-		return -1;
-	for (i = 0; i < h->n_nsdecls; i++) {
-		const struct xml_nsdecl *d = &h->nsdecls[i];
-		if ((d->prefix != NULL && (xs->hdr_ns[i].prefix = strdup(d->prefix)) == NULL) ||
-		    (xs->hdr_ns[i].uri = strdup(d->uri)) == NULL) {
-			xs->n_hdr_ns = i + 1;
-			return -1;
-		}
-	}
-	xs->n_hdr_ns = h->n_nsdecls;
-	return 0;
-}
-
-static void
-header_ns_clear(struct xml_stream *xs)
-{
-	size_t i;
-
-	for (i = 0; i < xs->n_hdr_ns; i++) {
-		free(xs->hdr_ns[i].prefix);
-		free(xs->hdr_ns[i].uri);
-	}
-	free(xs->hdr_ns);
-	xs->hdr_ns = NULL;
-	xs->n_hdr_ns = 0;
 }
 
 /* Counts the text run a shallow stanza saw since the last tag as a
@@ -555,6 +579,12 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 		return;
 	}
 
+	if (xs->depth == 0 && xs->rehydrating) {
+		/* the copy of the header: known, already reported */
+		pend_ns_clear(xs);
+		xs->depth = 1;
+		return;
+	}
 	if (xs->depth == 0) {
 		if (end - xs->header_base > xs->lim.max_header_bytes) {
 			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stream header too large");
@@ -824,14 +854,13 @@ on_entity(void *ud, const XML_Char *name, int is_pe, const XML_Char *value,
 	xs_fail(ud, XS_ERR_RESTRICTED_XML, "entity declaration");
 }
 
+static int parser_init(struct xml_stream *xs);
+
 /* Registers handlers and a fresh salt on a new or reset parser, and
  * clears the document state. 0 on success. */
 static int
 xs_setup(struct xml_stream *xs)
 {
-	unsigned long salt;
-	int rc = -1;
-
 	xml_node_free(xs->stanza);
 	xs->stanza = xs->cur = NULL;
 	pend_ns_clear(xs);
@@ -852,6 +881,18 @@ xs_setup(struct xml_stream *xs)
 	xs->err = XS_ERR_NONE;
 	xs->detail[0] = '\0';
 	xs->stop_req = xs->suspended = xs->dead = false;
+	xs->shift = 0;
+	xs->rehydrating = false;
+	return parser_init(xs);
+}
+
+/* Registers handlers and a fresh salt on a new or reset parser. 0 on
+ * success; -1 marks the stream dead. */
+static int
+parser_init(struct xml_stream *xs)
+{
+	unsigned long salt;
+	int rc = -1;
 
 	/* A per-parser secret salt keeps attribute and namespace hash tables
 	 * from being flooded with chosen collisions. */
@@ -949,7 +990,8 @@ xs_destroy(struct xml_stream *xs)
 	scope_pop(xs, 0);
 	free(xs->scope);
 	header_ns_clear(xs);
-	XML_ParserFree(xs->p);
+	if (xs->p != NULL)
+		XML_ParserFree(xs->p);
 	free(xs);
 }
 
@@ -981,7 +1023,13 @@ xml_stream_reset(struct xml_stream *xs)
 {
 	if (xs == NULL || xs->busy)
 		return -1;
-	if (XML_ParserReset(xs->p, "UTF-8") != XML_TRUE) {
+	if (xs->p == NULL)
+		xs->p = XML_ParserCreateNS("UTF-8", NS_SEP);
+	else if (XML_ParserReset(xs->p, "UTF-8") != XML_TRUE) {
+		XML_ParserFree(xs->p);
+		xs->p = NULL;
+	}
+	if (xs->p == NULL) {
 		xs->dead = true;
 		return -1;
 	}
@@ -1073,6 +1121,53 @@ parse_result(struct xml_stream *xs, enum XML_Status st)
 	return XS_FEED_ERROR;
 }
 
+bool
+xml_stream_hibernate(struct xml_stream *xs)
+{
+	if (xs == NULL || xs->p == NULL || xs->busy || xs->dead || xs->suspended ||
+	    xs->state != XS_OPEN || xs->depth != 1 || xs->stanza != NULL ||
+	    xs->fed != xs->mark || xs->hdr_qname == NULL)
+		return false;
+	XML_ParserFree(xs->p);
+	xs->p = NULL;
+	/* what a new parser would grow again anyway */
+	pend_ns_clear(xs);
+	strbuf_free(&xs->text);
+	strbuf_init(&xs->text, xs->lim.max_stanza_bytes);
+	free(xs->nchild);
+	xs->nchild = NULL;
+	xs->nchild_cap = 0;
+	return true;
+}
+
+/* A new parser for a hibernated stream, positioned as the old one was:
+ * inside the header, at document offset xs->fed. 0 on success. */
+static int
+xs_wake(struct xml_stream *xs)
+{
+	struct strbuf hdr;
+	int rc = -1;
+
+	strbuf_init(&hdr, 0);
+	if ((xs->p = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL ||
+	    parser_init(xs) == -1 || header_copy(xs, xs->hdr_qname, &hdr) == -1 ||
+	    hdr.len > INT_MAX)
+		goto out;
+	xs->rehydrating = true;
+	xs->depth = 0;		/* the copy's start tag makes it 1 again */
+	xs->in_parse = true;
+	if (XML_Parse(xs->p, hdr.data, (int)hdr.len, XML_FALSE) == XML_STATUS_OK && xs->depth == 1)
+		rc = 0;
+	xs->in_parse = false;
+	xs->rehydrating = false;
+	xs->shift = (int64_t)xs->fed - (int64_t)hdr.len;
+out:
+	strbuf_free(&hdr);
+	if (rc == -1)
+		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "cannot wake the parser");
+	return rc;
+}
+
 enum xml_feed_result
 xml_stream_feed(struct xml_stream *xs, const char *data, size_t len,
     size_t *consumed)
@@ -1087,6 +1182,10 @@ xml_stream_feed(struct xml_stream *xs, const char *data, size_t len,
 	if (xs == NULL || xs->dead || xs->busy)
 		return XS_FEED_ERROR;
 	xs->busy = true;
+	if (xs->p == NULL && len > 0 && xs_wake(xs) == -1) {
+		res = XS_FEED_ERROR;
+		goto out;
+	}
 
 	if (xs->suspended) {
 		/* The caller feeds again from the first unconsumed byte;

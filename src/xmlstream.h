@@ -118,6 +118,11 @@ const char *xml_stream_raw_stanza(const struct xml_stream *xs, size_t *len);
  * limit. A stanza that cannot be handed out as bytes is always built
  * whole. */
 void xml_stream_set_shallow(struct xml_stream *xs, bool on);
+/* Gives the parser's memory back while the stream is idle between
+ * stanzas; the next feed makes a new parser that carries on the same
+ * document. True when done; false (nothing changed) when the stream is
+ * inside a stanza, holds unparsed bytes, is stopped, ended or dead. */
+bool xml_stream_hibernate(struct xml_stream *xs);
 /* Condition name for a stream error ("not-well-formed", ...);
  * "undefined-condition" for XS_ERR_NONE. */
 const char *xml_stream_error_condition(enum xml_stream_error err);

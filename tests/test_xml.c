@@ -162,6 +162,10 @@ static const struct xml_stream_callbacks rec_cb = {
 
 /* Every stream is made shallow while a suite run with it on runs. */
 static bool shallow_streams;
+/* feed_chunks lets the parser hibernate before every feed; and counts
+ * how often it did. */
+static bool hibernate_feeds;
+static unsigned long hibernations;
 
 static int
 shallow_on(void)
@@ -211,6 +215,8 @@ feed_chunks(struct rec *r, const char *data, size_t len, size_t chunk,
 
 	while (off < len) {
 		n = len - off < chunk ? len - off : chunk;
+		if (hibernate_feeds && xml_stream_hibernate(r->xs))
+			hibernations++;
 		res = xml_stream_feed(r->xs, data + off, n, &used);
 		if (res == XS_FEED_OK) {
 			CU_ASSERT_EQUAL(used, n);
@@ -297,6 +303,15 @@ check_stream(const char *data, const char *expect)
 		log = run_stream(data, len, chunk, false);
 		if (strcmp(log, expect) != 0) {
 			fprintf(stderr, "\nchunk %zu got:\n%s\n", chunk, log);
+			ok = false;
+		}
+		free(log);
+		/* the same with the parser hibernating whenever it can */
+		hibernate_feeds = true;
+		log = run_stream(data, len, chunk, false);
+		hibernate_feeds = false;
+		if (strcmp(log, expect) != 0) {
+			fprintf(stderr, "\nchunk %zu (hibernating) got:\n%s\n", chunk, log);
 			ok = false;
 		}
 		free(log);
@@ -1349,10 +1364,13 @@ test_stream_raw(void)
 	int stop, shallow;
 	char *whole;
 	bool ok = true;
+	unsigned long before = hibernations;
 
 	/* the whole trees, as a stream that is not shallow builds them */
 	whole = run_stream(data, len, len, false);
-	for (shallow = 0; shallow <= 1; shallow++) {
+	for (shallow = 0; shallow <= 2; shallow++) {
+		/* 2: shallow, and the parser hibernating whenever it can */
+		hibernate_feeds = shallow == 2;
 		for (stop = 0; stop <= 1; stop++) {
 			for (chunk = 1; chunk <= len && ok; chunk++) {
 				struct rec r;
@@ -1360,7 +1378,7 @@ test_stream_raw(void)
 				const char *p, *t, *wt = whole;
 
 				rec_init(&r, NULL);
-				xml_stream_set_shallow(r.xs, shallow == 1);
+				xml_stream_set_shallow(r.xs, shallow >= 1);
 				r.log_raw = true;
 				r.stop_all = stop == 1;
 				(void)feed_chunks(&r, data, len, chunk, true, &pos);
@@ -1380,7 +1398,7 @@ test_stream_raw(void)
 						;
 					tn = strcspn(t, "\n");
 					wt = strstr(wt, "\nT ") + 1;
-					if (shallow == 1 && raw[found] != NULL && found < ARRAY_SIZE(shallow_trees) &&
+					if (shallow >= 1 && raw[found] != NULL && found < ARRAY_SIZE(shallow_trees) &&
 					    (tn != strlen(shallow_trees[found]) + 2 ||
 					    strncmp(t + 2, shallow_trees[found], tn - 2) != 0))
 						ok = false;
@@ -1398,8 +1416,68 @@ test_stream_raw(void)
 			}
 		}
 	}
+	hibernate_feeds = false;
 	free(whole);
 	CU_ASSERT(ok);
+	/* it did hibernate, between stanzas */
+	CU_ASSERT(hibernations > before);
+}
+
+/* Hibernation only between stanzas, and a woken parser keeps the
+ * header's prefixes, limits and the stream's end. */
+static enum xml_feed_result
+feed_str(struct xml_stream *xs, const char *s)
+{
+	return xml_stream_feed(xs, s, strlen(s), NULL);
+}
+
+static void
+test_stream_hibernate(void)
+{
+	static const char hdr[] = HDR_PROSODY;
+	struct rec r;
+
+	rec_init(&r, &small_limits);
+	CU_ASSERT_FALSE(xml_stream_hibernate(r.xs));	/* no header yet */
+	CU_ASSERT_EQUAL(feed_str(r.xs, hdr), XS_FEED_OK);
+	CU_ASSERT_TRUE(xml_stream_hibernate(r.xs));
+	CU_ASSERT_FALSE(xml_stream_hibernate(r.xs));	/* already */
+	CU_ASSERT_EQUAL(feed_str(r.xs, "<message><bo"), XS_FEED_OK);
+	CU_ASSERT_FALSE(xml_stream_hibernate(r.xs));	/* inside a stanza */
+	CU_ASSERT_EQUAL(feed_str(r.xs, "dy>x</body></message> <db:result from='a' to='b'>k</db:result>"), XS_FEED_OK);
+	CU_ASSERT_TRUE(xml_stream_hibernate(r.xs));
+	/* the header's db prefix still holds; a child limit still holds */
+	CU_ASSERT_EQUAL(feed_str(r.xs, "<db:verify id='1'/>"), XS_FEED_OK);
+	CU_ASSERT_TRUE(xml_stream_hibernate(r.xs));
+	CU_ASSERT_EQUAL(feed_str(r.xs, "<m><a/><b/><c/><d/><e/></m>"), XS_FEED_ERROR);
+	CU_ASSERT_EQUAL(r.err, XS_ERR_POLICY_VIOLATION);
+	CU_ASSERT_FALSE(xml_stream_hibernate(r.xs));	/* dead */
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.log.data, "T <message><body>x</body></message>\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.log.data, "T <db:result xmlns:db='jabber:server:dialback' from='a' to='b'>k</db:result>\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.log.data, "T <db:verify xmlns:db='jabber:server:dialback' id='1'/>\n"));
+	rec_fini(&r);
+
+	/* the end of the stream, and an unbound prefix, after waking */
+	rec_init(&r, NULL);
+	CU_ASSERT_EQUAL(feed_str(r.xs, hdr), XS_FEED_OK);
+	CU_ASSERT_TRUE(xml_stream_hibernate(r.xs));
+	CU_ASSERT_EQUAL(feed_str(r.xs, "</stream:stream>"), XS_FEED_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.log.data, "\nE\n"));
+	rec_fini(&r);
+	rec_init(&r, NULL);
+	CU_ASSERT_EQUAL(feed_str(r.xs, hdr), XS_FEED_OK);
+	CU_ASSERT_TRUE(xml_stream_hibernate(r.xs));
+	CU_ASSERT_EQUAL(feed_str(r.xs, "<q:x/>"), XS_FEED_ERROR);
+	CU_ASSERT_EQUAL(r.err, XS_ERR_BAD_NAMESPACE_PREFIX);
+	rec_fini(&r);
+	/* reset after hibernating: a new document */
+	rec_init(&r, NULL);
+	CU_ASSERT_EQUAL(feed_str(r.xs, hdr), XS_FEED_OK);
+	CU_ASSERT_TRUE(xml_stream_hibernate(r.xs));
+	CU_ASSERT_EQUAL(xml_stream_reset(r.xs), 0);
+	CU_ASSERT_EQUAL(feed_str(r.xs, HDR_NODB "<a/>"), XS_FEED_OK);
+	CU_ASSERT_EQUAL(r.nerr, 0);
+	rec_fini(&r);
 }
 
 static void
@@ -1461,6 +1539,7 @@ test_register(void)
 	TEST_ADD(s, test_stream_resume_rules);
 	TEST_ADD(s, test_stream_free_in_callback);
 	TEST_ADD(s, test_stream_raw);
+	TEST_ADD(s, test_stream_hibernate);
 
 	if ((s = CU_add_suite("xmlstream-hostile", NULL, NULL)) == NULL)
 		return CU_get_error();

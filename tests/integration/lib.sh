@@ -39,7 +39,8 @@ ns_up() {
 		echo "no-resolv"
 		echo "no-hosts"
 		echo "no-negcache"
-		echo "log-queries"
+		# DNS_QUIET=1 (the benchmark): no per-query log lines
+		[ "${DNS_QUIET:-0}" = 1 ] || echo "log-queries"
 		echo "log-facility=$WORK/dnsmasq.log"
 		echo "pid-file=$WORK/dnsmasq.pid"
 		echo "user=nobody"
@@ -107,7 +108,7 @@ pidfile = $dir/dialbackd.pid
 store = $dir/store
 store_size = 16M
 secret_file = $dir/secret
-log_level = debug
+log_level = ${DBD_LOG_LEVEL:-debug}
 
 [s2s]
 listen = $addr:5269
@@ -142,6 +143,7 @@ CONF
 	# every worker ready
 	for _ in $(seq 1 300); do
 		[ "$(grep -c 'worker [0-9]* ready' "$dir/log")" -ge "$workers" ] && return 0
+		grep -q "all $workers worker(s) ready" "$dir/log" && return 0
 		sleep 0.1
 	done
 	return 1
