@@ -28,6 +28,7 @@
  * (xml_stream_hibernate): most federated streams are idle most of the
  * time, and a parser is most of an idle stream's memory. */
 #define CONN_HIBERNATE_MS	2000
+#define CONN_COMPONENT_READ	(256 * 1024)
 /* A component (a trusted local service) whose unread output passes this
  * makes the worker stop reading inbound streams until it has caught up:
  * back-pressure instead of cutting the component off at output_buffer_max.
@@ -177,6 +178,10 @@ conn_attach_socket(struct conn *c, evutil_socket_t fd)
 		return -1;
 	}
 	conn_setup_bev(c);
+	/* A component fans out to many remote streams: the more it is read
+	 * per loop turn, the more stanzas each of their writes carries. */
+	if (c->kind == CONN_COMPONENT && bufferevent_set_max_single_read(c->bev, CONN_COMPONENT_READ) == -1)
+		log_debug("conn %llu: cannot raise the read size", (unsigned long long)c->id);
 	return 0;
 }
 

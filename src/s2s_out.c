@@ -730,6 +730,33 @@ out_timeout(struct conn *c)
 	out_free(o, "remote-server-timeout");
 }
 
+static struct s2s_out *out_ensure(struct worker *w, const char *local, const char *remote);
+
+/* A validated stream closed under us (the peer's idle timeout, its
+ * restart) is not a failure: no backoff, nothing bounced. What is still
+ * queued goes out over a new stream; the route stays ours meanwhile. */
+static void
+out_reopen(struct s2s_out *o)
+{
+	struct worker *w = o->w;
+	struct store_owner me = { w->slot, w->pid };
+	char local[DOMAIN_MAX + 1], remote[DOMAIN_MAX + 1];
+	bool held = o->route_held;
+	size_t depth = 0;
+
+	util_strlcpy(local, o->local, sizeof(local));
+	util_strlcpy(remote, o->remote, sizeof(remote));
+	o->route_held = false;	/* out_free keeps the route and the queue */
+	out_free(o, "closed by peer");
+	if (!held)
+		return;
+	if (store_queue_depth(w->store, local, remote, &depth) == STORE_OK && depth > 0 &&
+	    out_ensure(w, local, remote) != NULL)
+		return;
+	if (store_route_release(w->store, ROUTE_OUTBOUND, local, remote, &me) == STORE_ERROR)
+		log_warn("s2s out %s -> %s: cannot release the route", local, remote);
+}
+
 static void
 out_conn_free(struct conn *c, const char *reason)
 {
@@ -742,6 +769,11 @@ out_conn_free(struct conn *c, const char *reason)
 	c->role = NULL;
 	if (o->state == OUT_CONNECTING) {
 		out_try_next(o);
+		return;
+	}
+	if (o->auth == AUTH_VALID) {
+		log_info("s2s out %s -> %s: connection closed: %s", o->local, o->remote, reason);
+		out_reopen(o);
 		return;
 	}
 	log_info("s2s out %s -> %s: connection lost: %s", o->local, o->remote, reason);

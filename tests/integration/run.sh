@@ -392,6 +392,37 @@ component_secret = s2b" || fail components_setup "d2 did not start"
 	stop_pid "$DBD_PID_d2"
 fi
 
+# A validated outbound stream that the peer closes (its idle timeout here)
+# is not a failure: the next stanza opens a new stream at once instead of
+# being bounced while a backoff runs.
+if want reopen; then
+	dbd_start d1 d1.test 127.0.0.10 off 1 "component_secret = s1" || fail reopen_setup "d1 did not start"
+	dbd_start d2 d2.test 127.0.0.11 off 1 "component_secret = s2" "idle_timeout = 3s" \
+	    || fail reopen_setup "d2 did not start"
+	ip netns exec "$NS" $XMPP component --host 127.0.0.11 --port 5347 --domain d2.test --secret s2 \
+	    --echo-count 100 --timeout 60 >"$WORK/echo-reopen.log" 2>&1 &
+	ECHO=$!; PIDS+=("$ECHO")
+	sleep 1
+	out="$(comp 127.0.0.10 d1.test s1 --to u@d2.test --count 1 --timeout 10)" \
+	    || fail reopen_first_message "$out"
+	for _ in $(seq 1 100); do
+		grep -Eq "s2s out d1.test -> d2.test: connection (closed|lost)" "$WORK/d1/log" && break
+		sleep 0.1
+	done
+	if ! grep -Eq "s2s out d1.test -> d2.test: connection (closed|lost)" "$WORK/d1/log"; then
+		fail reopen_peer_closed "d2 did not close the idle stream"
+	elif out="$(comp 127.0.0.10 d1.test s1 --to u@d2.test --count 3 --timeout 10)"; then
+		pass reopen_after_peer_close_delivers
+	else
+		fail reopen_after_peer_close_delivers "$out"
+	fi
+	grep -q "d2.test: 1 failure(s) in a row" "$WORK/d1/log" && fail reopen_no_backoff "a clean close counted as a failure" \
+	    || pass reopen_no_backoff
+	stop_pid "$ECHO"
+	stop_pid "$DBD_PID_d1"
+	stop_pid "$DBD_PID_d2"
+fi
+
 # Queue behaviour against a remote that holds dialback back (fake.test).
 if want queue; then
 	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" \
