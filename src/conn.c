@@ -28,7 +28,8 @@
  * (xml_stream_hibernate): most federated streams are idle most of the
  * time, and a parser is most of an idle stream's memory. */
 #define CONN_HIBERNATE_MS	2000
-#define CONN_COMPONENT_READ	(256 * 1024)
+#define CONN_COMPONENT_READ	(256 * 1024)	/* read per loop turn, see conn_read_more */
+#define CONN_S2S_READ		(64 * 1024)
 /* A component (a trusted local service) whose unread output passes this
  * makes the worker stop reading inbound streams until it has caught up:
  * back-pressure instead of cutting the component off at output_buffer_max.
@@ -178,10 +179,6 @@ conn_attach_socket(struct conn *c, evutil_socket_t fd)
 		return -1;
 	}
 	conn_setup_bev(c);
-	/* A component fans out to many remote streams: the more it is read
-	 * per loop turn, the more stanzas each of their writes carries. */
-	if (c->kind == CONN_COMPONENT && bufferevent_set_max_single_read(c->bev, CONN_COMPONENT_READ) == -1)
-		log_debug("conn %llu: cannot raise the read size", (unsigned long long)c->id);
 	return 0;
 }
 
@@ -571,6 +568,31 @@ conn_tls_established(struct conn *c)
 		c->ops->on_tls_ready(c);
 }
 
+/* libevent 2.1 reads at most 4 KiB per loop turn. A turn that handles
+ * only ~30 stanzas makes one write per remote stream for every stanza or
+ * two when a component fans out to many; so take what the socket holds,
+ * up to a budget (EOF and errors are left for the next read to see). */
+static void
+conn_read_more(struct conn *c, struct evbuffer *in)
+{
+	size_t budget = c->kind == CONN_COMPONENT ? CONN_COMPONENT_READ : CONN_S2S_READ;
+	evutil_socket_t fd;
+
+	if (c->bev == NULL || c->tls || c->tls_handshaking || c->tls_ctx != NULL ||
+	    (c->kind == CONN_S2S_IN && c->w->congested > 0))
+		return;
+	if ((fd = bufferevent_getfd(c->bev)) == -1)
+		return;
+	/* the bufferevent keeps its input's end frozen between its reads */
+	if (evbuffer_unfreeze(in, 0) == -1)
+		return;
+	while (evbuffer_get_length(in) < budget) {
+		if (evbuffer_read(in, fd, (int)(budget - evbuffer_get_length(in))) <= 0)
+			break;
+	}
+	(void)evbuffer_freeze(in, 0);
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -580,6 +602,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	c->busy++;
 	conn_tls_established(c);
+	conn_read_more(c, in);
 	while (!c->dead && !c->closing && evbuffer_get_length(in) > 0) {
 		if (c->w->congested > 0 && c->kind == CONN_S2S_IN) {
 			/* back-pressure: leave the rest in the input buffer */

@@ -86,8 +86,9 @@ wait_listening() {
 	return 1
 }
 
-gen_cert() { # gen_cert DOMAIN DIR
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" \
+gen_cert() { # gen_cert DOMAIN DIR (CERT_KEY: e.g. "ec -pkeyopt ec_paramgen_curve:P-256")
+	# shellcheck disable=SC2086
+	openssl req -x509 -newkey ${CERT_KEY:-rsa:2048} -nodes -days 2 -subj "/CN=$1" \
 	    -addext "subjectAltName=DNS:$1" -keyout "$2/$1.key" -out "$2/$1.crt" >/dev/null 2>&1
 	chmod 600 "$2/$1.key"
 }
