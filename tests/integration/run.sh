@@ -510,8 +510,9 @@ if want prosody_component; then
 		grep -q "handed to worker" "$WORK/d1/log" && break
 		stop_pid "$PROSODY_PID_p1"
 		prosody_start p1 p1.test 127.0.0.20 false true || break
+		# a slow round trip (a loaded machine) is no reason to stop trying
 		in_ns $XMPP c2s-message --host 127.0.0.20 --port 5222 --jid alice@p1.test --password alicepw \
-		    --to echo@d1.test --body "again $attempt" --timeout 20 >/dev/null || break
+		    --to echo@d1.test --body "again $attempt" --timeout 20 >/dev/null || true
 	done
 	if grep -q "handed to worker" "$WORK/d1/log" && [ "$(grep -c "^MSG " "$WORK/echo1.log")" -ge 5 ]; then
 		pass prosody_component_stanzas_crossed_workers
