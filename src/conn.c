@@ -578,8 +578,8 @@ conn_read_more(struct conn *c, struct evbuffer *in)
 	size_t budget = c->kind == CONN_COMPONENT ? CONN_COMPONENT_READ : CONN_S2S_READ;
 	evutil_socket_t fd;
 
-	if (c->bev == NULL || c->tls || c->tls_handshaking || c->tls_ctx != NULL ||
-	    (c->kind == CONN_S2S_IN && c->w->congested > 0))
+	if (c->bev == NULL || c->dead || c->closing || c->tls || c->tls_handshaking ||
+	    c->tls_ctx != NULL || (c->kind == CONN_S2S_IN && c->w->congested > 0))
 		return;
 	if ((fd = bufferevent_getfd(c->bev)) == -1)
 		return;

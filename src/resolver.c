@@ -57,7 +57,6 @@ struct resolve_query {
 	char domain[DOMAIN_MAX + 1];
 	char override_host[256];	/* "" for none */
 	uint16_t override_port;
-	bool waiting;			/* in r->waiting */
 	TAILQ_ENTRY(resolve_query) wait_entry;
 	int pending;			/* outstanding c-ares calls */
 	struct srv_target targets[SRV_MAX_TARGETS];
@@ -393,8 +392,9 @@ srv_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	query_finish(q);
 }
 
-/* Sends q's first lookups. -1 when its result could not be scheduled
- * (out of memory); q is then still the caller's. */
+/* Sends q's first lookups; q counts as in flight until query_finish. -1
+ * when its result could not be scheduled (out of memory): the caller then
+ * finishes q itself. */
 static int
 query_start(struct resolve_query *q)
 {
@@ -418,10 +418,8 @@ query_start(struct resolve_query *q)
 	/* c-ares may answer from /etc/hosts at once; then deliver from the
 	 * loop, never inside the caller's stack. */
 	q->pending--;
-	if (q->pending == 0 && event_base_once(r->base, -1, EV_TIMEOUT, query_finish_cb, q, NULL) == -1) {
-		r->inflight--;
+	if (q->pending == 0 && event_base_once(r->base, -1, EV_TIMEOUT, query_finish_cb, q, NULL) == -1)
 		return -1;
-	}
 	return 0;
 }
 
@@ -434,14 +432,12 @@ start_waiting(struct resolver *r)
 	while (!r->closing && r->inflight < RESOLVER_MAX_INFLIGHT &&
 	    (q = TAILQ_FIRST(&r->waiting)) != NULL) {
 		TAILQ_REMOVE(&r->waiting, q, wait_entry);
-		q->waiting = false;
 		if (q->cb == NULL) {
 			free(q);	/* cancelled while waiting */
 			continue;
 		}
 		if (query_start(q) == -1) {
 			snprintf(q->result.error, sizeof(q->result.error), "out of memory");
-			r->inflight++;	/* query_finish gives it back */
 			query_finish(q);
 		}
 	}
@@ -464,14 +460,12 @@ resolver_s2s(struct resolver *r, const char *domain, const char *override_host,
 		q->override_port = override_port;
 	}
 	if (r->inflight >= RESOLVER_MAX_INFLIGHT || !TAILQ_EMPTY(&r->waiting)) {
-		q->waiting = true;
 		TAILQ_INSERT_TAIL(&r->waiting, q, wait_entry);
 		return q;
 	}
 	if (query_start(q) == -1) {
-		/* nothing was scheduled: no callback, and nothing owes q */
+		/* nothing is outstanding: no callback, q freed */
 		q->cb = NULL;
-		r->inflight++;
 		query_finish(q);
 		return NULL;
 	}

@@ -64,57 +64,13 @@ owner_is_me(const struct worker *w, const struct store_owner *o)
 
 /* ---- parsing a stored stanza back ---------------------------------------- */
 
-struct parse_ctx {
-	struct xml_node *node;
-};
-
-static void
-parse_start(void *ctx, const struct xml_node *hdr)
-{
-}
-
-static void
-parse_stanza(void *ctx, struct xml_node *n)
-{
-	struct parse_ctx *p = ctx;
-
-	if (p->node == NULL)
-		p->node = n;
-	else
-		xml_node_free(n);
-}
-
-static void
-parse_end(void *ctx)
-{
-}
-
-static void
-parse_error(void *ctx, enum xml_stream_error err, const char *detail)
-{
-}
-
 struct xml_node *
 router_parse(const char *data, size_t len)
 {
 	static const char open[] = "<stream:stream xmlns='" NS_SERVER "' xmlns:stream='" NS_STREAMS "'>";
-	static const struct xml_stream_callbacks cb = {
-		.on_stream_start = parse_start, .on_stanza = parse_stanza,
-		.on_stream_end = parse_end, .on_error = parse_error,
-	};
 	struct xml_stream_limits lim = { len + 1024, 256, 256, 100000, 4096 };
-	struct parse_ctx p = { NULL };
-	struct xml_stream *xs = xml_stream_new(&lim, &cb, &p);
 
-	if (xs == NULL)
-		return NULL;
-	if (xml_stream_feed(xs, open, sizeof(open) - 1, NULL) != XS_FEED_OK ||
-	    xml_stream_feed(xs, data, len, NULL) != XS_FEED_OK) {
-		xml_node_free(p.node);
-		p.node = NULL;
-	}
-	xml_stream_free(xs);
-	return p.node;
+	return xml_parse_stanza(open, sizeof(open) - 1, data, len, &lim);
 }
 
 /* ---- bounces ------------------------------------------------------------- */
@@ -294,16 +250,17 @@ router_route(struct worker *w, struct xml_node *n, const char *src_ns,
 		data = sb.data;
 		len = sb.len;
 	}
-	if (worker_hosts(w, to_dom) && raw == NULL) {
-		/* keep the tree: the hosted domain may answer it itself */
-		deliver_local(w, from_dom, to_dom, data, len, n);
-	} else if (worker_hosts(w, to_dom)) {
-		/* a shallow tree: parsed from the bytes if answered here */
-		xml_node_free(n);
-		deliver_local(w, from_dom, to_dom, data, len, NULL);
-	} else {
+	if (!worker_hosts(w, to_dom)) {
 		xml_node_free(n);
 		router_send(w, from_dom, to_dom, data, len);
+	} else {
+		/* a whole tree is kept for the hosted domain's own answers; a
+		 * shallow one (raw given) is parsed from the bytes if needed */
+		if (raw != NULL) {
+			xml_node_free(n);
+			n = NULL;
+		}
+		deliver_local(w, from_dom, to_dom, data, len, n);
 	}
 	strbuf_free(&sb);
 }

@@ -213,7 +213,7 @@ int
 xml_node_set_attr(struct xml_node *n, const char *prefix, const char *ns,
     const char *name, const char *value)
 {
-	struct xml_attr a, *arr;
+	struct xml_attr a;
 	size_t i;
 
 	memset(&a, 0, sizeof(a));
@@ -240,14 +240,8 @@ xml_node_set_attr(struct xml_node *n, const char *prefix, const char *ns,
 			return 0;
 		}
 	}
-	if (n->n_attrs == n->attrs_cap) {
-		if (n->n_attrs >= SIZE_MAX / sizeof(*arr) - 1)
-			goto fail;
-		if ((arr = realloc(n->attrs, (n->n_attrs + 1) * sizeof(*arr))) == NULL)
-			goto fail;
-		n->attrs = arr;
-		n->attrs_cap = n->n_attrs + 1;
-	}
+	if (xml_node_reserve_attrs(n, n->n_attrs + 1) == -1)
+		goto fail;
 	n->attrs[n->n_attrs++] = a;
 	return 0;
 fail:
@@ -290,6 +284,7 @@ xml_node_remove_attr(struct xml_node *n, const char *name)
 	if (--n->n_attrs == 0) {
 		free(n->attrs);
 		n->attrs = NULL;
+		n->attrs_cap = 0;
 	}
 	return 1;
 }

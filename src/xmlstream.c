@@ -77,9 +77,6 @@ struct xml_stream {
 	struct xml_nsdecl	*hdr_ns;	/* the header's declarations */
 	size_t			 n_hdr_ns;
 
-	/* Shallow stanzas: message, presence and iq whose bytes stand alone
-	 * get a tree of their top element only (children are checked
-	 * against the limits, not built); the bytes carry the rest. */
 	/* Hibernation: an idle stream between stanzas gives its expat
 	 * parser back; the next bytes go to a new parser that first reads
 	 * a copy of the header's name and declarations (not reported). */
@@ -87,6 +84,9 @@ struct xml_stream {
 	int64_t			 shift;		/* document offset - expat's offset */
 	bool			 rehydrating;	/* the copy of the header is parsed */
 
+	/* Shallow stanzas: message, presence and iq whose bytes stand alone
+	 * get a tree of their top element only (children are checked
+	 * against the limits, not built); the bytes carry the rest. */
 	bool			 shallow_ok;	/* xml_stream_set_shallow */
 	bool			 shallow;	/* the open stanza is shallow */
 	bool			 text_pending;	/* shallow: text since the last tag */
@@ -500,46 +500,22 @@ raw_bytes(const struct xml_stream *xs, uint64_t end, size_t *len)
 	return xs->raw.data + (xs->stanza_start - xs->raw_base);
 }
 
-struct reparse {
-	struct xml_node *stanza;
-};
-
-static void
-reparse_stanza_cb(void *ctx, struct xml_node *n)
-{
-	struct reparse *r = ctx;
-
-	if (r->stanza == NULL)
-		r->stanza = n;
-	else
-		xml_node_free(n);
-}
-
 /* The whole tree of a shallow stanza that turned out to need one: its
  * bytes parsed again under the header's declarations. NULL on failure. */
 static struct xml_node *
 reparse_stanza(const struct xml_stream *xs, const char *data, size_t len)
 {
-	static const struct xml_stream_callbacks cb = { .on_stanza = reparse_stanza_cb };
-	struct reparse r = { NULL };
 	struct xml_stream_limits lim = xs->lim;
-	struct xml_stream *sub = NULL;
+	struct xml_node *n = NULL;
 	struct strbuf hdr;
 
 	strbuf_init(&hdr, 0);
-	if (header_copy(xs, "x", &hdr) == -1)
-		goto out;
-	lim.max_header_bytes = hdr.len + 1;
-	if ((sub = xml_stream_new(&lim, &cb, &r)) == NULL ||
-	    xml_stream_feed(sub, hdr.data, hdr.len, NULL) != XS_FEED_OK ||
-	    xml_stream_feed(sub, data, len, NULL) != XS_FEED_OK) {
-		xml_node_free(r.stanza);
-		r.stanza = NULL;
+	if (header_copy(xs, "x", &hdr) == 0) {
+		lim.max_header_bytes = hdr.len + 1;
+		n = xml_parse_stanza(hdr.data, hdr.len, data, len, &lim);
 	}
-out:
-	xml_stream_free(sub);
 	strbuf_free(&hdr);
-	return r.stanza;
+	return n;
 }
 
 /* Counts the text run a shallow stanza saw since the last tag as a
@@ -709,7 +685,6 @@ on_end(void *ud, const XML_Char *name)
 		/* a child used the header's prefixes after all: build it whole */
 		xml_node_free(n);
 		n = raw != NULL ? reparse_stanza(xs, raw, raw_len) : NULL;
-		xs->shallow = false;
 		if (n == NULL) {
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
@@ -1265,6 +1240,36 @@ out:
 		return XS_FEED_ERROR;
 	}
 	return res;
+}
+
+static void
+keep_first_stanza(void *ctx, struct xml_node *n)
+{
+	struct xml_node **first = ctx;
+
+	if (*first == NULL)
+		*first = n;
+	else
+		xml_node_free(n);
+}
+
+struct xml_node *
+xml_parse_stanza(const char *header, size_t header_len, const char *data, size_t len,
+    const struct xml_stream_limits *limits)
+{
+	static const struct xml_stream_callbacks cb = { .on_stanza = keep_first_stanza };
+	struct xml_node *first = NULL;
+	struct xml_stream *xs = xml_stream_new(limits, &cb, &first);
+
+	if (xs == NULL)
+		return NULL;
+	if (xml_stream_feed(xs, header, header_len, NULL) != XS_FEED_OK ||
+	    xml_stream_feed(xs, data, len, NULL) != XS_FEED_OK) {
+		xml_node_free(first);
+		first = NULL;
+	}
+	xml_stream_free(xs);
+	return first;
 }
 
 void

@@ -123,6 +123,11 @@ void xml_stream_set_shallow(struct xml_stream *xs, bool on);
  * document. True when done; false (nothing changed) when the stream is
  * inside a stanza, holds unparsed bytes, is stopped, ended or dead. */
 bool xml_stream_hibernate(struct xml_stream *xs);
+/* Parses data as the first stanza of a stream opened by header (its
+ * opening tag as text), under limits; extra stanzas are dropped. NULL when
+ * that is not well-formed, breaks a limit, or on no memory. */
+struct xml_node *xml_parse_stanza(const char *header, size_t header_len,
+    const char *data, size_t len, const struct xml_stream_limits *limits);
 /* Condition name for a stream error ("not-well-formed", ...);
  * "undefined-condition" for XS_ERR_NONE. */
 const char *xml_stream_error_condition(enum xml_stream_error err);

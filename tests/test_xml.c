@@ -1266,6 +1266,17 @@ test_ser_build(void)
 	check_ser(n, NS_SERVER, "<db:result xmlns:db='jabber:server:dialback' "
 	    "from='a' to='b' xml:lang='en'>k1k2&amp;</db:result>");
 
+	/* removing every attribute of a node with room reserved, then adding */
+	c = xml_node_new(NULL, "m", NS_SERVER);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(xml_node_reserve_attrs(c, 4), 0);
+	CU_ASSERT_EQUAL(xml_node_set_attr(c, NULL, NULL, "to", "x"), 0);
+	CU_ASSERT_EQUAL(xml_node_remove_attr(c, "to"), 1);
+	CU_ASSERT_EQUAL(xml_node_set_attr(c, NULL, NULL, "from", "y"), 0);
+	CU_ASSERT_EQUAL(xml_node_set_attr(c, NULL, NULL, "id", "z"), 0);
+	check_ser(c, NS_SERVER, "<m from='y' id='z'/>");
+	xml_node_free(c);
+
 	c = xml_node_add_child(n, NULL, "error", NS_SERVER);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_EQUAL(xml_node_set_attr(c, NULL, NULL, "type", "cancel"), 0);
