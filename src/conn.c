@@ -20,6 +20,7 @@
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
+#include "zone.h"
 
 #define CONN_OUTPUT_MAX		(4u << 20)	/* a peer that stops reading is cut off here */
 #define CONN_CLOSE_GRACE	5		/* seconds to flush a closing stream */
@@ -116,7 +117,7 @@ conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 static struct conn *
 conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void *role)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = zone_calloc(1, sizeof(*c));
 	struct xml_stream_limits lim;
 
 	if (c == NULL)
@@ -141,7 +142,7 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 			xml_stream_free(c->xs);
 		if (c->ev_timeout != NULL)
 			event_free(c->ev_timeout);
-		free(c);
+		zone_free(c);
 		return NULL;
 	}
 	/* Inbound stanzas are routed as the bytes they arrived as (see
@@ -474,7 +475,7 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	xml_stream_free(c->xs);
 	event_free(c->ev_timeout);
-	free(c);
+	zone_free(c);
 }
 
 void

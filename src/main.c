@@ -11,9 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "zone.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/dialbackd/dialbackd.conf"
 
@@ -74,6 +78,31 @@ daemonize(void)
 	return 0;
 }
 
+/* OpenSSL's allocator hooks, for the zone (see main()). */
+static void *
+ossl_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return zone_malloc(n);
+}
+
+static void *
+ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return zone_realloc(p, n);
+}
+
+static void
+ossl_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	zone_free(p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -82,6 +111,17 @@ main(int argc, char **argv)
 	char err[1024];
 	struct conf *conf;
 	int ch, rc;
+
+	/* libevent's per-connection structures (bufferevents, events) and
+	 * OpenSSL's small per-connection state live as long as their
+	 * streams: keep them with the other long-lived objects, away from
+	 * the handshakes' large transients (zone.h). Set before either
+	 * library allocates anything. */
+	event_set_mem_functions(zone_malloc, zone_realloc, zone_free);
+	if (CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free) != 1) {
+		fprintf(stderr, "dialbackd: cannot set OpenSSL's allocator\n");
+		return 1;
+	}
 
 	while ((ch = getopt(argc, argv, "c:ftvVh")) != -1) {
 		switch (ch) {

@@ -22,6 +22,7 @@
 #include "worker.h"
 #include "xmlnode.h"
 #include "xmlstream.h"
+#include "zone.h"
 
 #define IN_MAX_PAIRS		64	/* domain pairs per inbound stream */
 
@@ -70,8 +71,8 @@ in_pair_remove(struct s2s_in *s, struct in_pair *p)
 
 	if (p->state == IN_PAIR_VALID)
 		s->n_valid--;
-	free(p->remote);
-	free(p->local);
+	zone_free(p->remote);
+	zone_free(p->local);
 	memmove(&s->pairs[i], &s->pairs[i + 1], (s->n_pairs - i - 1) * sizeof(s->pairs[0]));
 	s->n_pairs--;
 }
@@ -101,11 +102,11 @@ in_pair_store(struct s2s_in *s, const struct in_pair *ip, enum store_pair_state 
 static int
 in_set_str(char **dst, const char *src)
 {
-	char *d = strdup(src);
+	char *d = zone_strdup(src);
 
 	if (d == NULL)
 		return -1;
-	free(*dst);
+	zone_free(*dst);
 	*dst = d;
 	return 0;
 }
@@ -113,22 +114,22 @@ in_set_str(char **dst, const char *src)
 int
 s2s_in_accept(struct worker *w, int fd, const struct sockaddr *sa, const struct iplimit_key *ip)
 {
-	struct s2s_in *s = calloc(1, sizeof(*s));
+	struct s2s_in *s = zone_calloc(1, sizeof(*s));
 	struct conn *c;
 
 	/* short heap strings: held for the life of every stream */
-	if (s == NULL || (s->to = strdup("")) == NULL || (s->from = strdup("")) == NULL) {
+	if (s == NULL || (s->to = zone_strdup("")) == NULL || (s->from = zone_strdup("")) == NULL) {
 		if (s != NULL) {
-			free(s->to);
-			free(s);
+			zone_free(s->to);
+			zone_free(s);
 		}
 		close(fd);
 		return -1;
 	}
 	if ((c = conn_accept(w, CONN_S2S_IN, fd, sa, &in_ops, s)) == NULL) {
-		free(s->to);
-		free(s->from);
-		free(s);
+		zone_free(s->to);
+		zone_free(s->from);
+		zone_free(s);
 		iplimit_release(ip);
 		return -1;
 	}
@@ -311,7 +312,7 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 	}
 	if (s->n_pairs == s->cap_pairs) {
 		size_t cap = s->cap_pairs == 0 ? 2 : s->cap_pairs * 2;
-		struct in_pair *grown = reallocarray(s->pairs, cap, sizeof(*grown));
+		struct in_pair *grown = zone_reallocarray(s->pairs, cap, sizeof(*grown));
 		if (grown == NULL) {
 			free(key);
 			in_dialback_error(s, to, from, "resource-constraint");
@@ -322,8 +323,8 @@ in_db_result(struct s2s_in *s, struct xml_node *n)
 	}
 	p = &s->pairs[s->n_pairs];
 	memset(p, 0, sizeof(*p));
-	if ((p->remote = strdup(from)) == NULL || (p->local = strdup(to)) == NULL) {
-		free(p->remote);
+	if ((p->remote = zone_strdup(from)) == NULL || (p->local = zone_strdup(to)) == NULL) {
+		zone_free(p->remote);
 		free(key);
 		in_dialback_error(s, to, from, "resource-constraint");
 		return;
@@ -639,14 +640,14 @@ in_free(struct conn *c, const char *reason)
 			log_warn("s2s in conn %llu: cannot clear pair state", (unsigned long long)c->id);
 	log_info("s2s in conn %llu %s: closed (%s)", (unsigned long long)c->id, c->peer, reason);
 	for (i = 0; i < s->n_pairs; i++) {
-		free(s->pairs[i].remote);
-		free(s->pairs[i].local);
+		zone_free(s->pairs[i].remote);
+		zone_free(s->pairs[i].local);
 	}
-	free(s->pairs);
-	free(s->to);
-	free(s->from);
+	zone_free(s->pairs);
+	zone_free(s->to);
+	zone_free(s->from);
 	c->role = NULL;
-	free(s);
+	zone_free(s);
 }
 
 static const struct conn_ops in_ops = {

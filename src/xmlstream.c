@@ -23,6 +23,7 @@
 
 #include "util.h"
 #include "xmlstream.h"
+#include "zone.h"
 
 /* Separates URI, local name and prefix in expat's expanded names. The byte
  * 0xFF never occurs in UTF-8, so no URI or name can contain it. */
@@ -158,8 +159,8 @@ pend_ns_clear(struct xml_stream *xs)
 	size_t i;
 
 	for (i = 0; i < xs->n_pend_ns; i++) {
-		free(xs->pend_ns[i].prefix);
-		free(xs->pend_ns[i].uri);
+		zone_free(xs->pend_ns[i].prefix);
+		zone_free(xs->pend_ns[i].uri);
 	}
 	xs->n_pend_ns = 0;
 }
@@ -201,7 +202,7 @@ static void
 scope_pop(struct xml_stream *xs, unsigned depth)
 {
 	while (xs->n_scope > 0 && xs->scope[xs->n_scope - 1].depth >= depth)
-		free(xs->scope[--xs->n_scope].prefix);
+		zone_free(xs->scope[--xs->n_scope].prefix);
 }
 
 /* Whether the bytes of the element starting now still let the stanza
@@ -227,13 +228,13 @@ raw_check_element(struct xml_stream *xs, const XML_Char *name,
 			continue;
 		if (xs->n_scope == xs->scope_cap) {
 			size_t cap = xs->scope_cap == 0 ? 4 : xs->scope_cap * 2;
-			struct scope_decl *arr = reallocarray(xs->scope, cap, sizeof(*arr));
+			struct scope_decl *arr = zone_reallocarray(xs->scope, cap, sizeof(*arr));
 			if (arr == NULL)
 				return false;
 			xs->scope = arr;
 			xs->scope_cap = cap;
 		}
-		if ((xs->scope[xs->n_scope].prefix = strdup(d->prefix)) == NULL)
+		if ((xs->scope[xs->n_scope].prefix = zone_strdup(d->prefix)) == NULL)
 			return false;
 		xs->scope[xs->n_scope++].depth = depth;
 	}
@@ -432,18 +433,18 @@ header_keep_ns(struct xml_stream *xs, const struct xml_node *h)
 {
 	size_t i, len = strlen(h->name) + (h->prefix != NULL ? strlen(h->prefix) + 1 : 0) + 1;
 
-	if ((xs->hdr_qname = malloc(len)) == NULL)
+	if ((xs->hdr_qname = zone_malloc(len)) == NULL)
 		return -1;
 	(void)snprintf(xs->hdr_qname, len, "%s%s%s", h->prefix != NULL ? h->prefix : "",
 	    h->prefix != NULL ? ":" : "", h->name);
 	if (h->n_nsdecls == 0)
 		return 0;
-	if ((xs->hdr_ns = calloc(h->n_nsdecls, sizeof(*xs->hdr_ns))) == NULL)
+	if ((xs->hdr_ns = zone_calloc(h->n_nsdecls, sizeof(*xs->hdr_ns))) == NULL)
 		return -1;
 	for (i = 0; i < h->n_nsdecls; i++) {
 		const struct xml_nsdecl *d = &h->nsdecls[i];
-		if ((d->prefix != NULL && (xs->hdr_ns[i].prefix = strdup(d->prefix)) == NULL) ||
-		    (xs->hdr_ns[i].uri = strdup(d->uri)) == NULL) {
+		if ((d->prefix != NULL && (xs->hdr_ns[i].prefix = zone_strdup(d->prefix)) == NULL) ||
+		    (xs->hdr_ns[i].uri = zone_strdup(d->uri)) == NULL) {
 			xs->n_hdr_ns = i + 1;
 			return -1;
 		}
@@ -458,13 +459,13 @@ header_ns_clear(struct xml_stream *xs)
 	size_t i;
 
 	for (i = 0; i < xs->n_hdr_ns; i++) {
-		free(xs->hdr_ns[i].prefix);
-		free(xs->hdr_ns[i].uri);
+		zone_free(xs->hdr_ns[i].prefix);
+		zone_free(xs->hdr_ns[i].uri);
 	}
-	free(xs->hdr_ns);
+	zone_free(xs->hdr_ns);
 	xs->hdr_ns = NULL;
 	xs->n_hdr_ns = 0;
-	free(xs->hdr_qname);
+	zone_free(xs->hdr_qname);
 	xs->hdr_qname = NULL;
 }
 
@@ -597,7 +598,7 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 		cap = xs->nchild_cap == 0 ? 8 : xs->nchild_cap * 2;
 		if (cap < xs->depth)
 			cap = xs->depth;
-		if ((arr = reallocarray(xs->nchild, cap, sizeof(*arr))) == NULL) {
+		if ((arr = zone_reallocarray(xs->nchild, cap, sizeof(*arr))) == NULL) {
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
 		}
@@ -748,17 +749,17 @@ on_ns_start(void *ud, const XML_Char *prefix, const XML_Char *uri)
 	}
 	if (xs->n_pend_ns == xs->pend_ns_cap) {
 		cap = xs->pend_ns_cap == 0 ? 4 : xs->pend_ns_cap * 2;
-		if ((arr = reallocarray(xs->pend_ns, cap, sizeof(*arr))) == NULL)
+		if ((arr = zone_reallocarray(xs->pend_ns, cap, sizeof(*arr))) == NULL)
 			goto oom;
 		xs->pend_ns = arr;
 		xs->pend_ns_cap = cap;
 	}
 	d.prefix = NULL;
 	/* expat passes NULL for xmlns='' (undeclaring the default) */
-	if ((d.uri = strdup(uri != NULL ? uri : "")) == NULL)
+	if ((d.uri = zone_strdup(uri != NULL ? uri : "")) == NULL)
 		goto oom;
-	if (prefix != NULL && (d.prefix = strdup(prefix)) == NULL) {
-		free(d.uri);
+	if (prefix != NULL && (d.prefix = zone_strdup(prefix)) == NULL) {
+		zone_free(d.uri);
 		goto oom;
 	}
 	xs->pend_ns[xs->n_pend_ns++] = d;
@@ -931,7 +932,7 @@ xml_stream_new(const struct xml_stream_limits *limits,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((xs = calloc(1, sizeof(*xs))) == NULL)
+	if ((xs = zone_calloc(1, sizeof(*xs))) == NULL)
 		return NULL;
 	xs->lim = *limits;
 	xs->cb = *cb;
@@ -949,7 +950,7 @@ fail:
 	if (xs->p != NULL)
 		XML_ParserFree(xs->p);
 	strbuf_free(&xs->text);
-	free(xs);
+	zone_free(xs);
 	return NULL;
 }
 
@@ -958,16 +959,16 @@ xs_destroy(struct xml_stream *xs)
 {
 	xml_node_free(xs->stanza);
 	pend_ns_clear(xs);
-	free(xs->pend_ns);
-	free(xs->nchild);
+	zone_free(xs->pend_ns);
+	zone_free(xs->nchild);
 	strbuf_free(&xs->text);
 	strbuf_free(&xs->raw);
 	scope_pop(xs, 0);
-	free(xs->scope);
+	zone_free(xs->scope);
 	header_ns_clear(xs);
 	if (xs->p != NULL)
 		XML_ParserFree(xs->p);
-	free(xs);
+	zone_free(xs);
 }
 
 void
@@ -1109,7 +1110,7 @@ xml_stream_hibernate(struct xml_stream *xs)
 	pend_ns_clear(xs);
 	strbuf_free(&xs->text);
 	strbuf_init(&xs->text, xs->lim.max_stanza_bytes);
-	free(xs->nchild);
+	zone_free(xs->nchild);
 	xs->nchild = NULL;
 	xs->nchild_cap = 0;
 	return true;
