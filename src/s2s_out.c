@@ -2,6 +2,7 @@
  * remote) pair in this worker. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "dialback.h"
 #include "log.h"
 #include "ipc.h"
+#include "pairindex.h"
 #include "resolver.h"
 #include "router.h"
 #include "stats.h"
@@ -77,10 +79,13 @@ struct s2s_out {
 	uint64_t inflight[OUT_DRAIN_BATCH];	/* seqs written, removed once flushed */
 	size_t n_inflight;
 	TAILQ_ENTRY(s2s_out) entry;
+	struct pair_index_entry index_entry;	/* in out_index */
 };
 
 static TAILQ_HEAD(, s2s_out) outs = TAILQ_HEAD_INITIALIZER(outs);
 static size_t n_outs;
+/* Every stanza a component sends looks its stream up by domain pair. */
+static struct pair_index out_index;
 
 static const struct conn_ops out_ops;
 static void out_free(struct s2s_out *o, const char *reason);
@@ -115,12 +120,9 @@ out_pair_store(struct s2s_out *o, enum store_pair_state state, const char *reaso
 static struct s2s_out *
 out_find(const char *local, const char *remote)
 {
-	struct s2s_out *o;
+	struct pair_index_entry *e = pair_index_find(&out_index, local, remote);
 
-	TAILQ_FOREACH(o, &outs, entry)
-		if (util_domain_equal(o->local, local) && util_domain_equal(o->remote, remote))
-			return o;
-	return NULL;
+	return e != NULL ? (struct s2s_out *)((char *)e - offsetof(struct s2s_out, index_entry)) : NULL;
 }
 
 static void
@@ -150,6 +152,12 @@ out_new(struct worker *w, const char *local, const char *remote)
 	o->w = w;
 	util_strlcpy(o->local, local, sizeof(o->local));
 	util_strlcpy(o->remote, remote, sizeof(o->remote));
+	o->index_entry.local = o->local;
+	o->index_entry.remote = o->remote;
+	if (pair_index_add(&out_index, &o->index_entry) == -1) {
+		free(o);
+		return NULL;
+	}
 	TAILQ_INIT(&o->verifies);
 	TAILQ_INSERT_TAIL(&outs, o, entry);
 	n_outs++;
@@ -308,6 +316,7 @@ out_free(struct s2s_out *o, const char *reason)
 			log_warn("s2s out %s -> %s: cannot clear pair state", o->local, o->remote);
 	}
 	TAILQ_REMOVE(&outs, o, entry);
+	pair_index_remove(&out_index, &o->index_entry);
 	n_outs--;
 	o->c = NULL;
 	if (c != NULL) {
@@ -1038,4 +1047,5 @@ s2s_out_shutdown(struct worker *w)
 
 	while ((o = TAILQ_FIRST(&outs)) != NULL)
 		out_free(o, "system-shutdown");
+	pair_index_clear(&out_index);
 }

@@ -365,6 +365,18 @@ util_domain_equal(const char *a, const char *b)
 	return strcasecmp(a, b) == 0;
 }
 
+uint64_t
+util_domain_hash(const char *d, uint64_t h)
+{
+	/* FNV-1a over ASCII-folded bytes, as util_domain_equal compares */
+	for (; *d != '\0'; d++) {
+		unsigned char c = (unsigned char)*d;
+		h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 bool
 util_domain_valid(const char *d)
 {

@@ -3,10 +3,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "test_main.h"
+#include "pairindex.h"
 #include "util.h"
 
 static void
@@ -160,6 +162,65 @@ test_hex_random(void)
 	CU_ASSERT_NOT_EQUAL(memcmp(r1, r2, sizeof(r1)), 0);
 }
 
+/* Domains equal without case hash alike, under any seed; others differ. */
+static void
+test_domain_hash(void)
+{
+	uint64_t seeds[] = { 0, 1, 0xcbf29ce484222325ULL, 0x0123456789abcdefULL };
+	size_t i;
+
+	for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		uint64_t s = seeds[i];
+		CU_ASSERT_EQUAL(util_domain_hash("Example.COM", s), util_domain_hash("example.com", s));
+		CU_ASSERT_EQUAL(util_domain_hash("", s), s);
+		CU_ASSERT_NOT_EQUAL(util_domain_hash("example.com", s), util_domain_hash("example.org", s));
+		CU_ASSERT_NOT_EQUAL(util_domain_hash("ab", s), util_domain_hash("ba", s));
+		/* only ASCII folds, as strcasecmp in the C locale */
+		CU_ASSERT_NOT_EQUAL(util_domain_hash("\xc3\x89", s), util_domain_hash("\xc3\xa9", s));
+	}
+	CU_ASSERT_NOT_EQUAL(util_domain_hash("example.com", 1), util_domain_hash("example.com", 2));
+}
+
+/* 1000 pairs through several growths: each found (any case), none lost,
+ * removal from the middle of a chain, and an empty index after. */
+static void
+test_pair_index(void)
+{
+	enum { N = 1000 };
+	static struct pair_index_entry e[N];
+	static char remote[N][32];
+	struct pair_index ix = { 0 };
+	char upper[32];
+	size_t i, found = 0, gone = 0;
+
+	CU_ASSERT_PTR_NULL(pair_index_find(&ix, "a.test", "b.test"));
+	for (i = 0; i < N; i++) {
+		snprintf(remote[i], sizeof(remote[i]), "peer%zu.example", i);
+		e[i].local = i % 2 ? "one.test" : "two.test";
+		e[i].remote = remote[i];
+		CU_ASSERT_EQUAL_FATAL(pair_index_add(&ix, &e[i]), 0);
+	}
+	CU_ASSERT_EQUAL(ix.n, N);
+	CU_ASSERT(ix.size >= N);
+	for (i = 0; i < N; i++) {
+		snprintf(upper, sizeof(upper), "PEER%zu.Example", i);
+		found += pair_index_find(&ix, i % 2 ? "ONE.test" : "two.TEST", upper) == &e[i];
+		/* the same remote with the other local is another pair */
+		gone += pair_index_find(&ix, i % 2 ? "two.test" : "one.test", remote[i]) == NULL;
+	}
+	CU_ASSERT_EQUAL(found, N);
+	CU_ASSERT_EQUAL(gone, N);
+	for (i = 0; i < N; i += 3)
+		pair_index_remove(&ix, &e[i]);
+	for (i = 0, found = 0; i < N; i++)
+		found += pair_index_find(&ix, e[i].local, e[i].remote) == (i % 3 ? &e[i] : NULL);
+	CU_ASSERT_EQUAL(found, N);
+	CU_ASSERT_EQUAL(ix.n, N - (N + 2) / 3);
+	pair_index_clear(&ix);
+	CU_ASSERT_PTR_NULL(pair_index_find(&ix, e[1].local, e[1].remote));
+	CU_ASSERT_EQUAL(ix.n, 0);
+}
+
 int
 test_register(void)
 {
@@ -173,6 +234,8 @@ test_register(void)
 	TEST_ADD(s, test_parse_hostport);
 	TEST_ADD(s, test_strbuf);
 	TEST_ADD(s, test_domains);
+	TEST_ADD(s, test_domain_hash);
+	TEST_ADD(s, test_pair_index);
 	TEST_ADD(s, test_hex_random);
 	return CUE_SUCCESS;
 }
