@@ -37,6 +37,7 @@
  * Remote peers never cause a pause (a peer that does not read would stall
  * everyone); they hit output_buffer_max. */
 #define CONN_OUTPUT_HIGH	(1u << 20)
+#define CONN_REASON_MAX		159	/* bytes of a close reason kept for the log */
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -98,13 +99,35 @@ static const struct xml_stream_callbacks conn_xml_callbacks = {
 	.on_error = xs_error,
 };
 
+/* Keeps a copy of reason, at most CONN_REASON_MAX bytes (idle streams do
+ * not carry room for one). Out of memory keeps the previous reason. */
+static void
+conn_set_reason(struct conn *c, const char *reason)
+{
+	size_t len = strnlen(reason, CONN_REASON_MAX);
+	char *r = zone_malloc(len + 1);
+
+	if (r == NULL)
+		return;
+	memcpy(r, reason, len);
+	r[len] = '\0';
+	zone_free(c->close_reason);
+	c->close_reason = r;
+}
+
+static const char *
+conn_reason(const struct conn *c, const char *fallback)
+{
+	return c->close_reason != NULL ? c->close_reason : fallback;
+}
+
 static void
 conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	if (c->closing) {
-		conn_abort(c, c->close_reason[0] != '\0' ? c->close_reason : "close timed out");
+		conn_abort(c, conn_reason(c, "close timed out"));
 		return;
 	}
 	c->busy++;
@@ -332,7 +355,7 @@ conn_write_node(struct conn *c, const struct xml_node *n, const char *stream_ns)
 static void
 conn_begin_close(struct conn *c, const char *reason)
 {
-	util_strlcpy(c->close_reason, reason, sizeof(c->close_reason));
+	conn_set_reason(c, reason);
 	c->closing = true;
 	if (c->bev != NULL)
 		bufferevent_disable(c->bev, EV_READ);
@@ -414,8 +437,8 @@ conn_abort(struct conn *c, const char *reason)
 {
 	if (c->dead)
 		return;
-	if (c->close_reason[0] == '\0' || !c->closing)
-		util_strlcpy(c->close_reason, reason, sizeof(c->close_reason));
+	if (c->close_reason == NULL || !c->closing)
+		conn_set_reason(c, reason);
 	c->dead = true;
 	if (c->bev != NULL)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
@@ -466,7 +489,7 @@ conn_free(struct conn *c)
 	}
 	conn_set_congested(c, false);
 	c->busy++;	/* on_free must not re-enter conn_free */
-	c->ops->on_free(c, c->close_reason[0] != '\0' ? c->close_reason : "closed");
+	c->ops->on_free(c, conn_reason(c, "closed"));
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->n_conns--;
 	if (c->ip_counted)
@@ -475,6 +498,8 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	xml_stream_free(c->xs);
 	event_free(c->ev_timeout);
+	zone_free(c->tls_sni);
+	zone_free(c->close_reason);
 	zone_free(c);
 }
 
@@ -514,38 +539,69 @@ conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni)
 	 * bytes of <starttls/> or <proceed/>: the switch happens in
 	 * conn_read_cb once those bytes are drained, so the TLS layer never
 	 * sees them. */
+	zone_free(c->tls_sni);
+	c->tls_sni = NULL;
+	if (sni != NULL && sni[0] != '\0' && (c->tls_sni = zone_strdup(sni)) == NULL)
+		return -1;
 	c->tls_ctx = ctx;
 	c->tls_server = server;
-	util_strlcpy(c->tls_sni, sni != NULL ? sni : "", sizeof(c->tls_sni));
 	xml_stream_stop(c->xs);
 	return 0;
 }
 
+/* The TLS bufferevent takes the socket over from the cleartext one, which
+ * is freed: one buffer layer less per byte, and ~1.3 KB less per stream
+ * than a filter on top of it. What the cleartext layer still holds (our
+ * <proceed/>) is written out first; it is tiny and the peer is waiting
+ * for it, so a socket that cannot take it now means a peer not reading. */
 static void
 conn_switch_tls(struct conn *c)
 {
 	SSL *ssl;
-	struct bufferevent *filter;
+	struct bufferevent *tls;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 	SSL_CTX *ctx = c->tls_ctx;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
 
 	c->tls_ctx = NULL;
+	/* the bufferevent keeps its output's front frozen: only it writes */
+	if (evbuffer_unfreeze(out, 1) == -1)
+		fd = -1;
+	while (fd != -1 && evbuffer_get_length(out) > 0)
+		if (evbuffer_write(out, fd) <= 0)
+			break;
+	if (fd == -1 || evbuffer_get_length(out) > 0) {
+		conn_abort(c, "TLS: cannot flush the cleartext stream");
+		return;
+	}
 	if ((ssl = SSL_new(ctx)) == NULL) {
 		conn_abort(c, "TLS: cannot create session");
 		return;
 	}
-	if (!c->tls_server && c->tls_sni[0] != '\0' && SSL_set_tlsext_host_name(ssl, c->tls_sni) != 1)
+	if (!c->tls_server && c->tls_sni != NULL && SSL_set_tlsext_host_name(ssl, c->tls_sni) != 1)
 		log_debug("conn %llu: cannot set SNI", (unsigned long long)c->id);
-	filter = bufferevent_openssl_filter_new(c->w->base, c->bev, ssl,
+	zone_free(c->tls_sni);
+	c->tls_sni = NULL;
+	/* the cleartext bufferevent lets go of the socket without closing it */
+	if (bufferevent_setfd(c->bev, -1) == -1) {
+		SSL_free(ssl);
+		conn_abort(c, "TLS: cannot take the socket over");
+		return;
+	}
+	bufferevent_free(c->bev);	/* freed once its read callback (ours) returns */
+	c->bev = NULL;
+	tls = bufferevent_openssl_socket_new(c->w->base, fd, ssl,
 	    c->tls_server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE);
-	if (filter == NULL) {
+	if (tls == NULL) {
 		SSL_free(ssl);
-		conn_abort(c, "TLS: cannot create filter");
+		evutil_closesocket(fd);
+		conn_abort(c, "TLS: cannot create the TLS layer");
 		return;
 	}
 	/* Peers often close TCP without close_notify; that is not an error. */
-	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
-	c->bev = filter;
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	c->bev = tls;
 	c->tls_handshaking = true;
 	conn_setup_bev(c);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
@@ -673,7 +729,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->dead || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	if (c->closing) {
-		conn_abort(c, c->close_reason);
+		conn_abort(c, conn_reason(c, "closed"));
 		return;
 	}
 	conn_set_congested(c, false);
@@ -721,7 +777,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				c->ops->on_connect_failed(c, why);
 			conn_abort(c, why);
 		} else if (c->closing) {
-			conn_abort(c, c->close_reason);
+			conn_abort(c, conn_reason(c, "closed"));
 		} else {
 			conn_abort(c, why);
 		}

@@ -41,7 +41,7 @@ struct conn {
 	struct worker *w;
 	const struct conn_ops *ops;
 	void *role;			/* struct s2s_in / s2s_out */
-	struct bufferevent *bev;	/* socket, or TLS filter over it */
+	struct bufferevent *bev;	/* socket, then the TLS one that took it over */
 	struct xml_stream *xs;
 	struct event *ev_timeout;
 	char peer[80];			/* remote address for logs */
@@ -58,8 +58,8 @@ struct conn {
 	struct iplimit_key ip;
 	SSL_CTX *tls_ctx;		/* TLS switch requested (conn_start_tls) */
 	bool tls_server;
-	char tls_sni[256];
-	char close_reason[160];
+	char *tls_sni;			/* until the switch; zone string */
+	char *close_reason;		/* why it closes, or NULL; zone string */
 	bool congested;			/* component: output above the high watermark */
 	bool paused;			/* reading stopped for back-pressure */
 	TAILQ_ENTRY(conn) pause_entry;
@@ -106,7 +106,8 @@ void conn_abort(struct conn *c, const char *reason);
 /* Arms (or with secs 0 disarms) the role's timer. */
 void conn_set_timeout(struct conn *c, unsigned secs);
 /* From a stanza callback (after queueing <proceed/>, or on receiving it):
- * stop parsing and switch to TLS once the current bytes are consumed. */
+ * stop parsing and switch to TLS once the current bytes are consumed.
+ * sni: the name to ask for (client), or NULL. -1 when out of memory. */
 int conn_start_tls(struct conn *c, SSL_CTX *ctx, bool server, const char *sni);
 /* Replace the parser state (stream restart). */
 int conn_reset_parser(struct conn *c);

@@ -660,6 +660,8 @@ out_stanza(struct conn *c, struct xml_node *n)
 	} else if (xml_node_is(n, "proceed", NS_TLS) && o->state == OUT_STARTTLS) {
 		if (conn_start_tls(c, tls_client_ctx(o->w->tls), false, o->remote) == 0)
 			log_debug("s2s out %s -> %s: TLS handshake", o->local, o->remote);
+		else
+			conn_abort(c, "out of memory");
 	} else if (xml_node_is(n, "failure", NS_TLS) && o->state == OUT_STARTTLS) {
 		log_warn("s2s out %s -> %s: peer refused STARTTLS", o->local, o->remote);
 		out_free(o, "remote-server-timeout");
