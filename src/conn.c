@@ -655,7 +655,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	char buf[CONN_READ_CHUNK];
 
 	c->busy++;
 	conn_tls_established(c);
@@ -670,16 +669,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			}
 			break;
 		}
-		ev_ssize_t n = evbuffer_copyout(in, buf, sizeof(buf));
-		size_t consumed = 0;
+		/* Parsed where it lies: expat keeps a copy of what it has
+		 * not finished, and nothing touches this input meanwhile. */
+		struct evbuffer_iovec v;
+		size_t n, consumed = 0;
 		enum xml_feed_result r;
 
-		if (n <= 0)
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
+		n = v.iov_len < CONN_READ_CHUNK ? v.iov_len : CONN_READ_CHUNK;
 		stats_add(ST_BYTES_IN, (uint64_t)n);
 		if (log_enabled(LOG_LVL_DEBUG))
-			log_xml(c, "RECV", buf, (size_t)n);
-		r = xml_stream_feed(c->xs, buf, (size_t)n, &consumed);
+			log_xml(c, "RECV", v.iov_base, n);
+		r = xml_stream_feed(c->xs, v.iov_base, n, &consumed);
 		if (r == XS_FEED_ERROR) {
 			evbuffer_drain(in, (size_t)n);
 			break;

@@ -230,19 +230,27 @@ router_route(struct worker *w, struct xml_node *n, const char *src_ns,
 {
 	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
 	char from_dom[DOMAIN_MAX + 1], to_dom[DOMAIN_MAX + 1];
-	struct strbuf sb;
-	const char *data = raw;
-	size_t len = raw_len;
 
 	if (from == NULL || to == NULL || util_jid_domain(from, from_dom, sizeof(from_dom)) == -1 ||
 	    util_jid_domain(to, to_dom, sizeof(to_dom)) == -1) {
 		xml_node_free(n);
 		return;
 	}
+	router_route_pair(w, n, src_ns, raw, raw_len, from_dom, to_dom, worker_hosts(w, to_dom));
+}
+
+void
+router_route_pair(struct worker *w, struct xml_node *n, const char *src_ns,
+    const char *raw, size_t raw_len, const char *from_dom, const char *to_dom, bool local)
+{
+	struct strbuf sb;
+	const char *data = raw;
+	size_t len = raw_len;
+
 	strbuf_init(&sb, (size_t)w->conf->max_stanza_size * 2 + 4096);
 	if (data == NULL) {
 		if (xml_serialize(n, src_ns, &sb) == -1) {
-			log_warn("router: cannot serialize a stanza from %s", from);
+			log_warn("router: cannot serialize a stanza from %s", from_dom);
 			strbuf_free(&sb);
 			xml_node_free(n);
 			return;
@@ -250,7 +258,7 @@ router_route(struct worker *w, struct xml_node *n, const char *src_ns,
 		data = sb.data;
 		len = sb.len;
 	}
-	if (!worker_hosts(w, to_dom)) {
+	if (!local) {
 		xml_node_free(n);
 		router_send(w, from_dom, to_dom, data, len);
 	} else {

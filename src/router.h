@@ -23,6 +23,11 @@ struct store_owner;
  * and is serialized. */
 void router_route(struct worker *w, struct xml_node *stanza, const char *src_ns,
     const char *raw, size_t raw_len);
+/* router_route for a caller that has parsed the stanza's domains already
+ * (from_dom, to_dom: as util_jid_domain gives them) and knows whether to_dom is hosted
+ * here (local). */
+void router_route_pair(struct worker *w, struct xml_node *stanza, const char *src_ns,
+    const char *raw, size_t raw_len, const char *from_dom, const char *to_dom, bool local);
 /* Routes a serialized stanza from from_domain to to_domain. 0 when
  * delivered or queued; -1 when it was bounced or dropped (logged). */
 int router_send(struct worker *w, const char *from_domain, const char *to_domain,

@@ -507,7 +507,7 @@ in_route_stanza(struct s2s_in *s, struct xml_node *n)
 		return;
 	}
 	raw = xml_stream_raw_stanza(s->c->xs, &raw_len);
-	router_route(s->c->w, n, NS_SERVER, raw, raw_len);
+	router_route_pair(s->c->w, n, NS_SERVER, raw, raw_len, from_domain, to_domain, true);
 }
 
 static void
@@ -518,6 +518,12 @@ in_stanza(struct conn *c, struct xml_node *n)
 
 	if (s == NULL) {
 		xml_node_free(n);
+		return;
+	}
+	/* stanzas first: they are nearly all a stream carries */
+	if (strcmp(n->ns, NS_SERVER) == 0 && (strcmp(n->name, "message") == 0 ||
+	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0)) {
+		in_route_stanza(s, n);
 		return;
 	}
 	if (xml_node_is(n, "starttls", NS_TLS)) {
@@ -536,10 +542,6 @@ in_stanza(struct conn *c, struct xml_node *n)
 		in_db_result(s, n);
 	} else if (xml_node_is(n, "verify", NS_DIALBACK)) {
 		in_db_verify(s, n);
-	} else if (strcmp(n->ns, NS_SERVER) == 0 && (strcmp(n->name, "message") == 0 ||
-	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0)) {
-		in_route_stanza(s, n);
-		return;
 	} else if (xml_node_is(n, "error", NS_STREAMS)) {
 		struct xml_node *cond = xml_node_first_element(n);
 		log_info("s2s in conn %llu %s: stream error from peer: %s", (unsigned long long)c->id, c->peer,

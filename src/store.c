@@ -1705,7 +1705,7 @@ store_route_get(struct store *st, enum store_route_kind kind,
 	if (e != NULL && txnid != 0 && e->txnid == txnid && e->klen == dk.klen &&
 	    memcmp(e->key, dk.key, dk.klen) == 0) {
 		if (e->rc == STORE_OK) {
-			memset(out, 0, sizeof(*out));
+			/* every field set: no memset of its 2 KB per stanza */
 			out->kind = kind;
 			(void)util_strlcpy(out->domain, domain, sizeof(out->domain));
 			(void)util_strlcpy(out->remote, kind == ROUTE_OUTBOUND ? remote : "",

@@ -33,13 +33,30 @@ str_eq_opt(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-static void
-attr_clear(struct xml_attr *a)
+/* Whether p lies in n's own block (xml_node_new_spans). */
+static bool
+node_packed(const struct xml_node *n, const void *p)
 {
-	free(a->prefix);
-	free(a->name);
-	free(a->ns);
-	free(a->value);
+	const char *c = p, *base = (const char *)n;
+
+	return n->packed_len != 0 && c >= base && c < base + n->packed_len;
+}
+
+/* Frees what n holds at p, unless it is part of n's block. */
+static void
+node_release(const struct xml_node *n, void *p)
+{
+	if (!node_packed(n, p))
+		free(p);
+}
+
+static void
+attr_clear(const struct xml_node *n, struct xml_attr *a)
+{
+	node_release(n, a->prefix);
+	node_release(n, a->name);
+	node_release(n, a->ns);
+	node_release(n, a->value);
 }
 
 /* Frees one node, not its children. */
@@ -49,16 +66,16 @@ node_free_one(struct xml_node *n)
 	size_t i;
 
 	for (i = 0; i < n->n_attrs; i++)
-		attr_clear(&n->attrs[i]);
-	free(n->attrs);
+		attr_clear(n, &n->attrs[i]);
+	node_release(n, n->attrs);
 	for (i = 0; i < n->n_nsdecls; i++) {
 		free(n->nsdecls[i].prefix);
 		free(n->nsdecls[i].uri);
 	}
 	free(n->nsdecls);
-	free(n->prefix);
-	free(n->name);
-	free(n->ns);
+	node_release(n, n->prefix);
+	node_release(n, n->name);
+	node_release(n, n->ns);
 	free(n->text);
 	free(n);
 }
@@ -114,6 +131,86 @@ xml_node_new(const char *prefix, const char *name, const char *ns)
 		node_free_one(n);
 		return NULL;
 	}
+	return n;
+}
+
+/* Copies span into *at as a string; *out points at it (NULL if absent). */
+static void
+span_put(char **at, struct xml_span span, char **out)
+{
+	if (span.p == NULL) {
+		*out = NULL;
+		return;
+	}
+	memcpy(*at, span.p, span.len);
+	(*at)[span.len] = '\0';
+	*out = *at;
+	*at += span.len + 1;
+}
+
+static size_t
+span_size(struct xml_span span)
+{
+	return span.p != NULL ? span.len + 1 : 0;
+}
+
+struct xml_node *
+xml_node_new_spans(struct xml_node *parent, struct xml_span prefix, struct xml_span name,
+    struct xml_span ns, const struct xml_attr_spans *attrs, size_t n_attrs)
+{
+	/* the attribute array follows the node, aligned for its pointers */
+	size_t head = (sizeof(struct xml_node) + _Alignof(struct xml_attr) - 1) &
+	    ~(_Alignof(struct xml_attr) - 1);
+	size_t size, i;
+	struct xml_node *n;
+	char *at;
+
+	if (name.p == NULL || name.len == 0 || (parent != NULL && parent->type != XML_NODE_ELEMENT) ||
+	    n_attrs > (SIZE_MAX - head) / sizeof(struct xml_attr) / 2) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (prefix.p != NULL && prefix.len == 0)
+		prefix.p = NULL;	/* one way to say "no prefix" */
+	if (ns.p == NULL)
+		ns = (struct xml_span){ "", 0 };
+	size = head + n_attrs * sizeof(struct xml_attr) + span_size(prefix) + name.len + 1 + ns.len + 1;
+	for (i = 0; i < n_attrs; i++) {
+		if (attrs[i].name.p == NULL || attrs[i].name.len == 0 || attrs[i].value.p == NULL ||
+		    (attrs[i].prefix.p != NULL && attrs[i].prefix.len > 0 && attrs[i].ns.p == NULL)) {
+			errno = EINVAL;
+			return NULL;
+		}
+		size += span_size(attrs[i].prefix) + attrs[i].name.len + 1 +
+		    span_size(attrs[i].ns) + attrs[i].value.len + 1;
+	}
+	if ((n = malloc(size)) == NULL)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->type = XML_NODE_ELEMENT;
+	n->packed_len = size;
+	at = (char *)n + head + n_attrs * sizeof(struct xml_attr);
+	span_put(&at, prefix, &n->prefix);
+	span_put(&at, name, &n->name);
+	span_put(&at, ns, &n->ns);
+	if (n_attrs > 0) {
+		n->attrs = (struct xml_attr *)((char *)n + head);
+		n->n_attrs = n->attrs_cap = n_attrs;
+	}
+	for (i = 0; i < n_attrs; i++) {
+		struct xml_attr *a = &n->attrs[i];
+		struct xml_span p = attrs[i].prefix;
+
+		if (p.p != NULL && p.len == 0)
+			p.p = NULL;
+		span_put(&at, p, &a->prefix);
+		span_put(&at, attrs[i].name, &a->name);
+		/* unprefixed attributes are in no namespace */
+		span_put(&at, p.p != NULL ? attrs[i].ns : (struct xml_span){ NULL, 0 }, &a->ns);
+		span_put(&at, attrs[i].value, &a->value);
+	}
+	if (parent != NULL)
+		node_append(parent, n);
 	return n;
 }
 
@@ -235,7 +332,7 @@ xml_node_set_attr(struct xml_node *n, const char *prefix, const char *ns,
 	for (i = 0; i < n->n_attrs; i++) {
 		if (str_eq_opt(n->attrs[i].ns, ns) &&
 		    strcmp(n->attrs[i].name, name) == 0) {
-			attr_clear(&n->attrs[i]);
+			attr_clear(n, &n->attrs[i]);
 			n->attrs[i] = a;
 			return 0;
 		}
@@ -245,7 +342,7 @@ xml_node_set_attr(struct xml_node *n, const char *prefix, const char *ns,
 	n->attrs[n->n_attrs++] = a;
 	return 0;
 fail:
-	attr_clear(&a);
+	attr_clear(n, &a);	/* a's strings are its own */
 	return -1;
 }
 
@@ -258,8 +355,14 @@ xml_node_reserve_attrs(struct xml_node *n, size_t count)
 		return 0;
 	if (count >= SIZE_MAX / sizeof(*arr))
 		return -1;
-	if ((arr = realloc(n->attrs, count * sizeof(*arr))) == NULL)
+	if (node_packed(n, n->attrs)) {
+		/* the packed array stays in the block, unused */
+		if ((arr = malloc(count * sizeof(*arr))) == NULL)
+			return -1;
+		memcpy(arr, n->attrs, n->n_attrs * sizeof(*arr));
+	} else if ((arr = realloc(n->attrs, count * sizeof(*arr))) == NULL) {
 		return -1;
+	}
 	n->attrs = arr;
 	n->attrs_cap = count;
 	return 0;
@@ -278,11 +381,11 @@ xml_node_remove_attr(struct xml_node *n, const char *name)
 	}
 	if (i == n->n_attrs)
 		return 0;
-	attr_clear(&n->attrs[i]);
+	attr_clear(n, &n->attrs[i]);
 	memmove(&n->attrs[i], &n->attrs[i + 1],
 	    (n->n_attrs - i - 1) * sizeof(n->attrs[0]));
 	if (--n->n_attrs == 0) {
-		free(n->attrs);
+		node_release(n, n->attrs);
 		n->attrs = NULL;
 		n->attrs_cap = 0;
 	}

@@ -52,11 +52,30 @@ struct xml_node {
 	/* text */
 	char *text;
 	size_t text_len;
+
+	/* xml_node_new_spans: the node's block also holds its attribute
+	 * array and strings (those are not freed on their own) */
+	size_t packed_len;
+};
+
+/* Unterminated text, as a parser hands it over; p NULL: absent. */
+struct xml_span {
+	const char *p;
+	size_t len;
+};
+struct xml_attr_spans {
+	struct xml_span prefix, name, ns, value;
 };
 
 /* Constructors return NULL on allocation failure. A NULL ns is stored as
  * "" (no namespace); an empty prefix as NULL. */
 struct xml_node *xml_node_new(const char *prefix, const char *name, const char *ns);
+/* An element in one allocation with its attributes and strings, appended
+ * to parent unless NULL. The attributes' names must be distinct (the
+ * parser checked); a prefixed one needs its ns. NULL when out of memory. */
+struct xml_node *xml_node_new_spans(struct xml_node *parent, struct xml_span prefix,
+    struct xml_span name, struct xml_span ns, const struct xml_attr_spans *attrs,
+    size_t n_attrs);
 /* Frees n and its subtree, unlinking n from its parent first. */
 void xml_node_free(struct xml_node *n);
 /* Appends an element child; returns it. */

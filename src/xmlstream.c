@@ -91,6 +91,7 @@ struct xml_stream {
 	bool			 shallow_ok;	/* xml_stream_set_shallow */
 	bool			 shallow;	/* the open stanza is shallow */
 	bool			 text_pending;	/* shallow: text since the last tag */
+	uint64_t		 tag_end;	/* shallow: end of the last tag seen */
 
 	enum xml_stream_error	 err;
 	char			 detail[160];
@@ -117,6 +118,8 @@ xs_fail(struct xml_stream *xs, enum xml_stream_error err, const char *detail)
 
 /* True when handlers must ignore events (expat may deliver a few more
  * after XML_StopParser). */
+static void XMLCALL on_chars(void *ud, const XML_Char *s, int len);
+
 static bool
 xs_halted(const struct xml_stream *xs)
 {
@@ -205,6 +208,66 @@ scope_pop(struct xml_stream *xs, unsigned depth)
 		zone_free(xs->scope[--xs->n_scope].prefix);
 }
 
+/* The parts of expat's expanded name "uri SEP local [SEP prefix]" or
+ * "local", pointing into it. */
+static void
+qname_spans(const XML_Char *s, struct xml_span *ns, struct xml_span *local,
+    struct xml_span *prefix)
+{
+	const char *a = strchr(s, NS_SEP), *b;
+
+	*ns = *prefix = (struct xml_span){ NULL, 0 };
+	if (a == NULL) {
+		*local = (struct xml_span){ s, strlen(s) };
+		return;
+	}
+	*ns = (struct xml_span){ s, (size_t)(a - s) };
+	a++;
+	if ((b = strchr(a, NS_SEP)) == NULL) {
+		*local = (struct xml_span){ a, strlen(a) };
+		return;
+	}
+	*local = (struct xml_span){ a, (size_t)(b - a) };
+	*prefix = (struct xml_span){ b + 1, strlen(b + 1) };
+}
+
+/* An element's name and attributes as spans into expat's strings. The
+ * attributes sit on the stack unless there are more than fit (a raised
+ * max_attrs). */
+#define XS_ATTRS_ON_STACK 64
+struct element_spans {
+	struct xml_span		 ns, local, prefix;
+	struct xml_attr_spans	*attrs;		/* stack, or heap */
+	size_t			 n_attrs;
+	struct xml_attr_spans	 stack[XS_ATTRS_ON_STACK];
+};
+
+static int
+element_spans(struct element_spans *e, const XML_Char *name, const XML_Char **atts,
+    size_t nattrs)
+{
+	size_t i;
+
+	e->attrs = e->stack;
+	e->n_attrs = nattrs;
+	if (nattrs > XS_ATTRS_ON_STACK && (e->attrs = calloc(nattrs, sizeof(*e->attrs))) == NULL)
+		return -1;
+	for (i = 0; i < nattrs; i++) {
+		qname_spans(atts[2 * i], &e->attrs[i].ns, &e->attrs[i].name, &e->attrs[i].prefix);
+		e->attrs[i].value = (struct xml_span){ atts[2 * i + 1], strlen(atts[2 * i + 1]) };
+	}
+	qname_spans(name, &e->ns, &e->local, &e->prefix);
+	return 0;
+}
+
+static void
+element_spans_free(struct element_spans *e)
+{
+	if (e->attrs != e->stack)
+		free(e->attrs);
+	e->attrs = e->stack;
+}
+
 /* Whether the bytes of the element starting now still let the stanza
  * mean the same in another stream whose default namespace is the
  * receiver's content namespace: the stanza is unprefixed and declares no
@@ -213,10 +276,8 @@ scope_pop(struct xml_stream *xs, unsigned depth)
  * serializer would rewrite those). Records the element's declarations
  * in the stanza scope. */
 static bool
-raw_check_element(struct xml_stream *xs, const XML_Char *name,
-    const XML_Char **atts, unsigned depth)
+raw_check_element(struct xml_stream *xs, const struct element_spans *e, unsigned depth)
 {
-	const char *p;
 	bool ok = true;
 	size_t i;
 
@@ -238,10 +299,11 @@ raw_check_element(struct xml_stream *xs, const XML_Char *name,
 			return false;
 		xs->scope[xs->n_scope++].depth = depth;
 	}
-	if ((p = expanded_prefix(name)) != NULL && (depth == 1 || !prefix_in_scope(xs, p)))
+	/* a prefix is the last part of expat's name: NUL-terminated */
+	if (e->prefix.p != NULL && (depth == 1 || !prefix_in_scope(xs, e->prefix.p)))
 		ok = false;
-	for (i = 0; atts[i] != NULL; i += 2) {
-		if ((p = expanded_prefix(atts[i])) != NULL && !prefix_in_scope(xs, p))
+	for (i = 0; i < e->n_attrs; i++) {
+		if (e->attrs[i].prefix.p != NULL && !prefix_in_scope(xs, e->attrs[i].prefix.p))
 			ok = false;
 	}
 	return ok;
@@ -291,91 +353,28 @@ raw_compact(struct xml_stream *xs)
 	xs->raw_base = keep;
 }
 
-/* A copy of an expanded name "uri SEP local [SEP prefix]" or "local",
- * split in place: in the struct when short (most are), else on the heap. */
-struct qname {
-	char		 small[256];
-	char		*buf;		/* small, or malloc'd */
-	const char	*ns;		/* NULL when in no namespace */
-	const char	*local;
-	const char	*prefix;	/* NULL when unprefixed */
-};
-
-static int
-qname_split(const XML_Char *s, struct qname *q)
-{
-	size_t len = strlen(s);
-	char *a, *b;
-
-	q->ns = q->prefix = NULL;
-	if (len < sizeof(q->small))
-		q->buf = q->small;
-	else if ((q->buf = malloc(len + 1)) == NULL)
-		return -1;
-	memcpy(q->buf, s, len + 1);
-	q->local = q->buf;
-	if ((a = memchr(q->buf, NS_SEP, len)) == NULL)
-		return 0;
-	*a++ = '\0';
-	q->ns = q->buf;
-	q->local = a;
-	if ((b = strchr(a, NS_SEP)) != NULL) {
-		*b++ = '\0';
-		q->prefix = b;
-	}
-	return 0;
-}
-
-static void
-qname_free(struct qname *q)
-{
-	if (q->buf != q->small)
-		free(q->buf);
-	q->buf = NULL;
-}
-
-/* Builds an element from expat's name and attributes, with the pending
- * namespace declarations, as a child of parent (or a root when NULL).
- * NULL when out of memory. */
+/* Builds an element, with the pending namespace declarations, as a child
+ * of parent (or a root when NULL), in one allocation. NULL when out of
+ * memory. */
 static struct xml_node *
-make_element(struct xml_stream *xs, struct xml_node *parent,
-    const XML_Char *name, const XML_Char **atts, size_t nattrs)
+make_element(struct xml_stream *xs, struct xml_node *parent, const struct element_spans *e)
 {
-	struct xml_node *n = NULL;
-	struct qname q, aq;
+	struct xml_node *n;
 	size_t i;
 
-	aq.buf = NULL;
-	if (qname_split(name, &q) == -1)
+	n = xml_node_new_spans(parent, e->prefix, e->local, e->ns,
+	    e->n_attrs > 0 ? e->attrs : NULL, e->n_attrs);
+	if (n == NULL)
 		return NULL;
-	if (parent != NULL)
-		n = xml_node_add_child(parent, q.prefix, q.local, q.ns);
-	else
-		n = xml_node_new(q.prefix, q.local, q.ns);
-	if (n == NULL || xml_node_reserve_attrs(n, nattrs) == -1)
-		goto fail;
-	for (i = 0; atts[i] != NULL; i += 2) {
-		if (qname_split(atts[i], &aq) == -1)
-			goto fail;
-		if (xml_node_set_attr(n, aq.prefix, aq.ns, aq.local,
-		    atts[i + 1]) == -1)
-			goto fail;
-		qname_free(&aq);
-	}
 	for (i = 0; i < xs->n_pend_ns; i++) {
 		if (xml_node_add_nsdecl(n, xs->pend_ns[i].prefix,
-		    xs->pend_ns[i].uri) == -1)
-			goto fail;
+		    xs->pend_ns[i].uri) == -1) {
+			xml_node_free(n);	/* unlinks it from parent */
+			return NULL;
+		}
 	}
 	pend_ns_clear(xs);
-	qname_free(&q);
 	return n;
-fail:
-	if (aq.buf != NULL)
-		qname_free(&aq);
-	qname_free(&q);
-	xml_node_free(n);	/* unlinks it from parent */
-	return NULL;
 }
 
 /* Moves buffered character data into the open element. */
@@ -522,8 +521,13 @@ reparse_stanza(const struct xml_stream *xs, const char *data, size_t len)
 /* Counts the text run a shallow stanza saw since the last tag as a
  * child of the element at level (1-based inside the stanza). */
 static int
-shallow_count_text(struct xml_stream *xs, unsigned level)
+shallow_count_text(struct xml_stream *xs, unsigned level, uint64_t tag_start, uint64_t tag_end)
 {
+	/* A shallow stanza gets no character data callbacks: bytes between
+	 * two tags are text (comments and PIs are refused anyway). */
+	if (tag_start > xs->tag_end)
+		xs->text_pending = true;
+	xs->tag_end = tag_end;
 	if (!xs->text_pending)
 		return 0;
 	xs->text_pending = false;
@@ -538,6 +542,7 @@ static void XMLCALL
 on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
 	struct xml_stream *xs = ud;
+	struct element_spans e;
 	struct xml_node *n;
 	uint64_t start, end;
 	size_t nattrs;
@@ -567,8 +572,9 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stream header too large");
 			return;
 		}
-		if ((n = make_element(xs, NULL, name, atts, nattrs)) == NULL ||
-		    header_keep_ns(xs, n) == -1) {
+		n = element_spans(&e, name, atts, nattrs) == 0 ? make_element(xs, NULL, &e) : NULL;
+		element_spans_free(&e);
+		if (n == NULL || header_keep_ns(xs, n) == -1) {
 			xml_node_free(n);
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
@@ -606,7 +612,8 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 		xs->nchild_cap = cap;
 	}
 	if (xs->depth > 1) {
-		if (xs->shallow ? shallow_count_text(xs, xs->depth - 1) == -1 : flush_text(xs) == -1)
+		if (xs->shallow ? shallow_count_text(xs, xs->depth - 1, start, end) == -1 :
+		    flush_text(xs) == -1)
 			return;
 		if (++xs->nchild[xs->depth - 2] > xs->lim.max_children) {
 			xs_fail(xs, XS_ERR_POLICY_VIOLATION, "too many child nodes");
@@ -617,14 +624,28 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 		scope_pop(xs, 1);
 		xs->raw_ok = start >= xs->raw_base;
 	}
-	if (!raw_check_element(xs, name, atts, xs->depth))
+	if (element_spans(&e, name, atts, nattrs) == -1) {
+		element_spans_free(&e);
+		xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
+	if (!raw_check_element(xs, &e, xs->depth))
 		xs->raw_ok = false;
-	if (xs->depth == 1)
+	if (xs->depth == 1) {
 		xs->shallow = xs->shallow_ok && xs->raw_ok && shallow_candidate(name);
+		if (xs->shallow) {
+			/* its text is carried by the bytes: expat need not report it */
+			XML_SetCharacterDataHandler(xs->p, NULL);
+			xs->text_pending = false;
+			xs->tag_end = end;
+		}
+	}
 	if (xs->shallow && xs->depth > 1) {
 		pend_ns_clear(xs);
 	} else {
-		if ((n = make_element(xs, xs->cur, name, atts, nattrs)) == NULL) {
+		n = make_element(xs, xs->cur, &e);
+		if (n == NULL) {
+			element_spans_free(&e);
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
 		}
@@ -632,6 +653,7 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 			xs->stanza = n;
 		xs->cur = n;
 	}
+	element_spans_free(&e);
 	xs->nchild[xs->depth - 1] = 0;
 	xs->depth++;
 }
@@ -643,12 +665,15 @@ on_end(void *ud, const XML_Char *name)
 	struct xml_node *n;
 	const char *raw;
 	size_t raw_len = 0;
-	uint64_t end;
+	uint64_t start, end;
+	int count;
 
 	(void)name;
 	if (xs_halted(xs))
 		return;
-	end = ev_end(xs);
+	start = ev_start(xs);
+	count = XML_GetCurrentByteCount(xs->p);
+	end = start + (count > 0 ? (uint64_t)count : 0);
 
 	if (xs->depth == 1) {
 		/* </stream:stream> */
@@ -664,7 +689,8 @@ on_end(void *ud, const XML_Char *name)
 		xs_fail(xs, XS_ERR_POLICY_VIOLATION, "stanza too large");
 		return;
 	}
-	if (xs->shallow ? shallow_count_text(xs, xs->depth - 1) == -1 : flush_text(xs) == -1)
+	if (xs->shallow ? shallow_count_text(xs, xs->depth - 1, start, end) == -1 :
+	    flush_text(xs) == -1)
 		return;
 	xs->depth--;
 	scope_pop(xs, xs->depth);
@@ -691,7 +717,10 @@ on_end(void *ud, const XML_Char *name)
 			return;
 		}
 	}
-	xs->shallow = false;
+	if (xs->shallow) {
+		xs->shallow = false;
+		XML_SetCharacterDataHandler(xs->p, on_chars);
+	}
 	if (xs->raw_ok && raw != NULL) {
 		xs->raw_stanza = raw;
 		xs->raw_stanza_len = raw_len;

@@ -969,6 +969,14 @@ test_hostile_attrs_children(void)
 	    XS_ERR_POLICY_VIOLATION);
 	expect_accepted_small(HDR_PROSODY "<iq><q><a/>t<b/>t</q></iq>");
 	expect_accepted_small(HDR_PROSODY "<iq>t<a/>t<b/></iq><iq>t<a/>t<b/></iq>");
+	/* entities, CDATA and whitespace between tags are text as well */
+	expect_refused_small(HDR_PROSODY "<message><a/>&amp;<b/>&#65;<c/></message>",
+	    XS_ERR_POLICY_VIOLATION);
+	expect_refused_small(HDR_PROSODY "<message><a/><![CDATA[x]]><b/>t<c/></message>",
+	    XS_ERR_POLICY_VIOLATION);
+	expect_refused_small(HDR_PROSODY "<message> <a/> <b/> </message>",
+	    XS_ERR_POLICY_VIOLATION);
+	expect_accepted_small(HDR_PROSODY "<message><a>&lt;</a><b><![CDATA[x]]></b>t</message>");
 	expect_refused_small(HDR_PROSODY "<presence><a a='1' b='2' c='3' d='4' e='5' "
 	    "f='6' g='7' h='8' i='9'/></presence>", XS_ERR_POLICY_VIOLATION);
 	expect_refused_small(HDR_PROSODY "<message><a><b><c><d><e><f><g><h/></g></f></e>"
