@@ -1529,6 +1529,60 @@ test_stream_new_args(void)
 	xml_stream_free(NULL);
 }
 
+#define SPAN(s) ((struct xml_span){ (s), sizeof(s) - 1 })
+#define NO_SPAN ((struct xml_span){ NULL, 0 })
+
+/* An element built in one block from unterminated spans, then changed:
+ * replaced, added and removed attributes and a child (ASan and valgrind
+ * in CI see any free of the block's own strings). */
+static void
+test_node_spans(void)
+{
+	/* spans into one buffer, as expat hands out names and values */
+	static const char buf[] = "fromtoxmllangenjabber:serverdb";
+	struct xml_attr_spans a[3] = {
+		{ NO_SPAN, { buf, 4 }, NO_SPAN, SPAN("a@p.test") },
+		{ NO_SPAN, { buf + 4, 2 }, NO_SPAN, SPAN("b.test") },
+		{ { buf + 6, 3 }, { buf + 9, 4 }, SPAN(NS_XML), { buf + 13, 2 } },
+	};
+	struct xml_node *parent = xml_node_new(NULL, "iq", NS_SERVER), *n, *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(parent);
+	n = xml_node_new_spans(NULL, NO_SPAN, SPAN("message"), (struct xml_span){ buf + 15, 13 }, a, 3);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+	CU_ASSERT_STRING_EQUAL(n->name, "message");
+	CU_ASSERT_STRING_EQUAL(n->ns, NS_SERVER);
+	CU_ASSERT_PTR_NULL(n->prefix);
+	CU_ASSERT_STRING_EQUAL(xml_node_attr(n, "from"), "a@p.test");
+	CU_ASSERT_STRING_EQUAL(xml_node_attr(n, "to"), "b.test");
+	CU_ASSERT_STRING_EQUAL(xml_node_attr_ns(n, NS_XML, "lang"), "en");
+	check_ser(n, NS_SERVER, "<message from='a@p.test' to='b.test' xml:lang='en'/>");
+	CU_ASSERT_EQUAL(xml_node_set_attr(n, NULL, NULL, "to", "c.test"), 0);	/* replaced */
+	CU_ASSERT_EQUAL(xml_node_set_attr(n, NULL, NULL, "id", "1"), 0);	/* array moves out */
+	CU_ASSERT_EQUAL(xml_node_remove_attr(n, "from"), 1);
+	CU_ASSERT_PTR_NOT_NULL(xml_node_add_child(n, NULL, "body", NS_SERVER));
+	check_ser(n, NS_SERVER, "<message to='c.test' xml:lang='en' id='1'><body/></message>");
+	xml_node_free(n);
+
+	/* a prefixed child appended to a parent; no attributes; every attribute removed */
+	c = xml_node_new_spans(parent, SPAN("db"), SPAN("result"), SPAN(NS_DIALBACK), NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_PTR_EQUAL(xml_node_first_element(parent), c);
+	CU_ASSERT_STRING_EQUAL(c->prefix, "db");
+	n = xml_node_new_spans(parent, NO_SPAN, SPAN("x"), NO_SPAN, a, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+	CU_ASSERT_STRING_EQUAL(n->ns, "");
+	CU_ASSERT_EQUAL(xml_node_remove_attr(n, "from"), 1);
+	CU_ASSERT_EQUAL(xml_node_set_attr(n, NULL, NULL, "to", "d"), 0);
+	CU_ASSERT_STRING_EQUAL(xml_node_attr(n, "to"), "d");
+	xml_node_free(parent);
+
+	/* refused: no name, a prefixed attribute without its namespace */
+	CU_ASSERT_PTR_NULL(xml_node_new_spans(NULL, NO_SPAN, NO_SPAN, NO_SPAN, NULL, 0));
+	a[0].prefix = SPAN("p");
+	CU_ASSERT_PTR_NULL(xml_node_new_spans(NULL, NO_SPAN, SPAN("m"), NO_SPAN, a, 1));
+}
+
 int
 test_register(void)
 {
@@ -1540,6 +1594,7 @@ test_register(void)
 	TEST_ADD(s, test_ser_dialback);
 	TEST_ADD(s, test_ser_escaping);
 	TEST_ADD(s, test_ser_namespaces);
+	TEST_ADD(s, test_node_spans);
 
 	if ((s = CU_add_suite("xmlstream", NULL, NULL)) == NULL)
 		return CU_get_error();
