@@ -122,6 +122,9 @@ static const struct conf_key keys[] = {
 	{ "max_stanza_size_unauth", SECT_S2S, KIND_SIZE, C(max_stanza_size_unauth),
 	    1000, 16ULL << 20, NULL },
 	{ "max_pending_dialback", SECT_S2S, KIND_UINT, C(max_pending_dialback), 1, 1000, NULL },
+	{ "max_element_depth", SECT_S2S, KIND_UINT, C(max_element_depth), 8, 1000, NULL },
+	{ "max_element_attributes", SECT_S2S, KIND_UINT, C(max_element_attributes), 16, 10000, NULL },
+	{ "max_element_children", SECT_S2S, KIND_UINT, C(max_element_children), 100, 1000000, NULL },
 	{ "max_streams_per_ip", SECT_S2S, KIND_UINT, C(max_streams_per_ip), 1, 1000000, NULL },
 	{ "max_new_per_ip", SECT_S2S, KIND_UINT, C(max_new_per_ip), 1, 1000000, NULL },
 	{ "output_buffer_max", SECT_S2S, KIND_SIZE, C(output_buffer_max),
@@ -1030,6 +1033,9 @@ set_defaults(struct conf *c)
 	c->key_lifetime = 300;
 	c->max_stanza_size_unauth = 10000;
 	c->max_pending_dialback = 16;
+	c->max_element_depth = 64;
+	c->max_element_attributes = 64;
+	c->max_element_children = 10000;
 	c->max_streams_per_ip = 64;
 	c->max_new_per_ip = 50;
 	c->output_buffer_max = 4u << 20;

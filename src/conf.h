@@ -70,6 +70,9 @@ struct conf {
 	unsigned key_lifetime;		/* seconds a dialback key stays verifiable, default 300 */
 	size_t max_stanza_size_unauth;	/* bytes before any pair is validated, default 10000 */
 	unsigned max_pending_dialback;	/* db:result being verified per stream, default 16 */
+	unsigned max_element_depth;	/* elements open inside a stanza, default 64 */
+	unsigned max_element_attributes; /* per element, declarations included, default 64 */
+	unsigned max_element_children;	/* child nodes per element, default 10000 */
 	unsigned max_streams_per_ip;	/* concurrent inbound streams per address, default 64 */
 	unsigned max_new_per_ip;	/* new inbound connections per second per address, default 50 */
 	size_t output_buffer_max;	/* bytes queued for one peer before it is cut off, default 4M */

@@ -38,6 +38,7 @@
  * everyone); they hit output_buffer_max. */
 #define CONN_OUTPUT_HIGH	(1u << 20)
 #define CONN_REASON_MAX		159	/* bytes of a close reason kept for the log */
+#define CONN_HEADER_MAX		4096	/* bytes of a stream header's start tag */
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -137,6 +138,19 @@ conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 }
 
+/* The parser's limits from the configuration, for stanzas of up to
+ * stanza_bytes. */
+static void
+conn_limits(const struct conf *conf, size_t stanza_bytes, struct xml_stream_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_stanza_bytes = stanza_bytes;
+	lim->max_depth = conf->max_element_depth;
+	lim->max_attrs = conf->max_element_attributes;
+	lim->max_children = conf->max_element_children;
+	lim->max_header_bytes = CONN_HEADER_MAX;
+}
+
 static struct conn *
 conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void *role)
 {
@@ -150,14 +164,9 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 	c->w = w;
 	c->ops = ops;
 	c->role = role;
-	memset(&lim, 0, sizeof(lim));
 	/* Until a pair is validated, only small dialback elements are needed. */
-	lim.max_stanza_bytes = w->conf->max_stanza_size_unauth < w->conf->max_stanza_size ?
-	    w->conf->max_stanza_size_unauth : w->conf->max_stanza_size;
-	lim.max_depth = 64;
-	lim.max_attrs = 64;
-	lim.max_children = 10000;
-	lim.max_header_bytes = 4096;
+	conn_limits(w->conf, w->conf->max_stanza_size_unauth < w->conf->max_stanza_size ?
+	    w->conf->max_stanza_size_unauth : w->conf->max_stanza_size, &lim);
 	c->xs = xml_stream_new(&lim, &conn_xml_callbacks, c);
 	c->ev_timeout = evtimer_new(w->base, conn_timeout_cb, c);
 	if (c->xs == NULL || c->ev_timeout == NULL) {
@@ -506,10 +515,9 @@ conn_free(struct conn *c)
 void
 conn_authenticated(struct conn *c)
 {
-	struct xml_stream_limits lim = {
-		c->w->conf->max_stanza_size, 64, 64, 10000, 4096,
-	};
+	struct xml_stream_limits lim;
 
+	conn_limits(c->w->conf, c->w->conf->max_stanza_size, &lim);
 	if (xml_stream_set_limits(c->xs, &lim) == -1)
 		log_warn("conn %llu: cannot raise the stanza limit", (unsigned long long)c->id);
 }

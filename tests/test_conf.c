@@ -208,6 +208,9 @@ test_minimal_defaults(void)
 	CU_ASSERT_EQUAL(c->key_lifetime, 300);
 	CU_ASSERT_EQUAL(c->max_stanza_size_unauth, 10000);
 	CU_ASSERT_EQUAL(c->max_pending_dialback, 16);
+	CU_ASSERT_EQUAL(c->max_element_depth, 64);
+	CU_ASSERT_EQUAL(c->max_element_attributes, 64);
+	CU_ASSERT_EQUAL(c->max_element_children, 10000);
 	CU_ASSERT_EQUAL(c->max_streams_per_ip, 64);
 	CU_ASSERT_EQUAL(c->max_new_per_ip, 50);
 	CU_ASSERT_EQUAL(c->output_buffer_max, 4u << 20);
@@ -781,6 +784,12 @@ test_error_keys(void)
 	expect_error("[domain example.org]\n[server]\nworkers = -1\n", 3,
 	    "[server] workers: invalid value \"-1\": expected a number from "
 	    "1 to 256");
+	expect_error("[domain example.org]\n[s2s]\nmax_element_depth = 7\n", 3,
+	    "[s2s] max_element_depth: invalid value \"7\": expected a number from "
+	    "8 to 1000");
+	expect_error("[domain example.org]\n[s2s]\nmax_element_children = 1000001\n", 3,
+	    "[s2s] max_element_children: invalid value \"1000001\": expected a number from "
+	    "100 to 1000000");
 	expect_error("[domain example.org]\n[s2s]\ndialback_timeout = abc\n",
 	    3, "[s2s] dialback_timeout: invalid duration \"abc\"");
 	expect_error("[domain example.org]\n[s2s]\nconnect_timeout = 0\n", 3,
@@ -1121,7 +1130,8 @@ test_print_defaults(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nlisten = *:5269\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nlisten = 127.0.0.1:5347\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nkey_lifetime = 300s\nmax_stanza_size_unauth = 10000\n"
-	    "max_pending_dialback = 16\nmax_streams_per_ip = 64\nmax_new_per_ip = 50\n"
+	    "max_pending_dialback = 16\nmax_element_depth = 64\nmax_element_attributes = 64\n"
+	    "max_element_children = 10000\nmax_streams_per_ip = 64\nmax_new_per_ip = 50\n"
 	    "output_buffer_max = 4M\nallow =\n"
 	    "deny =\n\n[components]\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ncomponent_secret =\n"));

@@ -42,7 +42,8 @@ hcase() {
 hostile_suite() {
 	local base after n big
 	dbd_start d1 d1.test $HOST off 2 "component_secret = s1" "dialback_timeout = 4s" \
-	    "max_stanza_size = 20000" || { fail hostile_setup "d1 did not start"; return; }
+	    "max_stanza_size = 20000" "max_element_depth = 16" ||
+	    { fail hostile_setup "d1 did not start"; return; }
 	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 300 \
 	    >"$WORK/h-authority.log" 2>&1 &
 	local auth=$!
@@ -107,6 +108,12 @@ S
 	big="$(printf '<a>%.0s' $(seq 1 10000))"
 	printf 'header fake.test d1.test\nexpect features\nsend %s\nexpect policy-violation\nexpect CLOSED\n' "$big" |
 	    hcase deep_nesting
+	# [s2s] max_element_depth = 16: a stanza 16 deep is parsed (and refused
+	# as unauthenticated), one level more is a policy violation
+	printf 'header fake.test d1.test\nexpect features\nsend <message>%s%s</message>\nexpect not-authorized\nexpect CLOSED\n' \
+	    "$(printf '<a>%.0s' $(seq 1 15))" "$(printf '</a>%.0s' $(seq 1 15))" | hcase depth_configured_within
+	printf 'header fake.test d1.test\nexpect features\nsend <message>%s\nexpect policy-violation\nexpect CLOSED\n' \
+	    "$(printf '<a>%.0s' $(seq 1 16))" | hcase depth_configured_over
 	hcase invalid_utf8 <<'S'
 header fake.test d1.test
 expect features
