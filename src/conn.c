@@ -321,6 +321,7 @@ conn_write(struct conn *c, const char *data, size_t len)
 		conn_abort(c, "out of memory");
 		return -1;
 	}
+	c->out_added += len;
 	if (c->kind == CONN_COMPONENT && evbuffer_get_length(out) > CONN_OUTPUT_HIGH)
 		conn_set_congested(c, true);
 	/* Whitespace keepalives do not count as traffic for idle_timeout. */

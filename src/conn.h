@@ -47,6 +47,9 @@ struct conn {
 	char peer[80];			/* remote address for logs */
 	uint64_t last_read_ms, last_write_ms;	/* last stanza in / out (monotonic) */
 	uint64_t last_keepalive_ms;
+	/* bytes ever handed to the output buffer: with its length, tells
+	 * how much of what was written has gone to the kernel */
+	uint64_t out_added;
 	int busy;			/* >0 while inside a callback of ours */
 	bool tls;			/* TLS established */
 	bool tls_handshaking;		/* TLS filter in place, handshake not seen done */

@@ -9,6 +9,8 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 
 #include "conf.h"
@@ -78,6 +80,12 @@ struct s2s_out {
 	bool draining;			/* store queue being written out */
 	uint64_t inflight[OUT_DRAIN_BATCH];	/* seqs written, removed once flushed */
 	size_t n_inflight;
+	/* Stanzas written straight to the stream (not from the store's
+	 * queue) that may still sit in its output buffer, by their place in
+	 * the stream's output (conn out_added): queued again if the stream
+	 * closes before they are sent. */
+	struct out_unsent { uint64_t start; size_t len; } *unsent;
+	size_t unsent_head, unsent_n, unsent_cap;
 	TAILQ_ENTRY(s2s_out) entry;
 	struct pair_index_entry index_entry;	/* in out_index */
 };
@@ -324,6 +332,7 @@ out_free(struct s2s_out *o, const char *reason)
 		conn_close(c, reason);
 	}
 	log_info("s2s out %s -> %s: closed (%s)", o->local, o->remote, reason);
+	free(o->unsent);
 	free(o);
 }
 
@@ -482,13 +491,118 @@ out_drain(struct s2s_out *o)
 		o->draining = false;	/* queue empty: direct writes from now on */
 }
 
+/* Forgets the written stanzas the kernel has taken. */
+static void
+unsent_prune(struct s2s_out *o)
+{
+	uint64_t sent;
+
+	if (o->c == NULL || o->c->bev == NULL)
+		return;
+	sent = o->c->out_added - evbuffer_get_length(bufferevent_get_output(o->c->bev));
+	while (o->unsent_n > 0 &&
+	    o->unsent[o->unsent_head].start + o->unsent[o->unsent_head].len <= sent) {
+		o->unsent_head++;
+		o->unsent_n--;
+	}
+	if (o->unsent_n == 0) {
+		/* an idle stream keeps nothing */
+		free(o->unsent);
+		o->unsent = NULL;
+		o->unsent_head = o->unsent_cap = 0;
+	}
+}
+
+/* Notes a stanza written at output position start. Out of memory only
+ * means it cannot be queued again should the stream close under it. */
+static void
+unsent_note(struct s2s_out *o, uint64_t start, size_t len)
+{
+	unsent_prune(o);
+	if (o->unsent_head + o->unsent_n == o->unsent_cap) {
+		if (o->unsent_head > 0) {
+			memmove(o->unsent, o->unsent + o->unsent_head, o->unsent_n * sizeof(*o->unsent));
+			o->unsent_head = 0;
+		} else {
+			size_t cap = o->unsent_cap == 0 ? 64 : o->unsent_cap * 2;
+			struct out_unsent *grown = reallocarray(o->unsent, cap, sizeof(*grown));
+			if (grown == NULL)
+				return;
+			o->unsent = grown;
+			o->unsent_cap = cap;
+		}
+	}
+	o->unsent[o->unsent_head + o->unsent_n++] = (struct out_unsent){ start, len };
+}
+
+/* The stream c is closing under a validated pair: the stanzas still in
+ * its output buffer go back to the store's queue, in order, for the next
+ * stream (out_reopen); one the kernel took only part of is lost to the
+ * peer anyway and is logged. Bounced when the queue cannot take them. */
+static void
+unsent_requeue(struct s2s_out *o, struct conn *c)
+{
+	struct store_owner me = { o->w->slot, o->w->pid };
+	struct evbuffer *out;
+	uint64_t sent;
+	size_t i, requeued = 0, bounced = 0, cut = 0;
+
+	if (c->bev == NULL || o->unsent_n == 0)
+		goto done;
+	out = bufferevent_get_output(c->bev);
+	sent = c->out_added - evbuffer_get_length(out);
+	/* the bufferevent keeps its output's front frozen, even for reading */
+	(void)evbuffer_unfreeze(out, 1);
+	for (i = o->unsent_head; i < o->unsent_head + o->unsent_n; i++) {
+		const struct out_unsent *u = &o->unsent[i];
+		struct store_route current;
+		struct evbuffer_ptr at;
+		bool claimed;
+		uint64_t seq;
+		char *data;
+
+		if (u->start + u->len <= sent)
+			continue;
+		if (u->start < sent) {
+			cut++;
+			continue;
+		}
+		if ((data = malloc(u->len)) == NULL ||
+		    evbuffer_ptr_set(out, &at, (size_t)(u->start - sent), EVBUFFER_PTR_SET) == -1 ||
+		    evbuffer_copyout_from(out, &at, data, u->len) != (ev_ssize_t)u->len) {
+			free(data);
+			log_warn("s2s out %s -> %s: cannot read back an unsent stanza", o->local, o->remote);
+			continue;
+		}
+		if (store_queue_append(o->w->store, o->local, o->remote, data, u->len, time(NULL),
+		    o->w->conf->queue_max, &me, &claimed, &current, &seq) == STORE_OK) {
+			requeued++;
+		} else {
+			router_bounce(o->w, data, u->len, "wait", "resource-constraint");
+			bounced++;
+		}
+		free(data);
+	}
+	if (requeued + bounced + cut > 0)
+		log_notice("s2s out %s -> %s: stream closed with %zu stanza(s) unsent: %zu queued for "
+		    "a new stream, %zu bounced (queue full), %zu cut off mid-write", o->local, o->remote,
+		    requeued + bounced + cut, requeued, bounced, cut);
+done:
+	free(o->unsent);
+	o->unsent = NULL;
+	o->unsent_head = o->unsent_n = o->unsent_cap = 0;
+}
+
 static void
 out_drained(struct conn *c)
 {
 	struct s2s_out *o = c->role;
 	size_t i;
 
-	if (o == NULL || o->n_inflight == 0)
+	if (o == NULL)
+		return;
+	unsent_prune(o);
+	if (o->n_inflight == 0)
 		return;
 	for (i = 0; i < o->n_inflight; i++)
 		if (store_queue_remove(o->w->store, o->local, o->remote, o->inflight[i]) == STORE_ERROR)
@@ -784,6 +898,7 @@ out_conn_free(struct conn *c, const char *reason)
 	}
 	if (o->auth == AUTH_VALID) {
 		log_info("s2s out %s -> %s: connection closed: %s", o->local, o->remote, reason);
+		unsent_requeue(o, c);
 		out_reopen(o);
 		return;
 	}
@@ -843,8 +958,17 @@ s2s_out_send(struct worker *w, const char *local, const char *remote,
 
 	/* The hot path: a valid stream with nothing queued before us. */
 	if (o != NULL && o->auth == AUTH_VALID && o->c != NULL && !o->draining && o->route_held) {
-		stats_inc(ST_STANZAS_ROUTED);
-		return conn_write(o->c, data, len);
+		uint64_t at = o->c->out_added;
+
+		if (conn_write(o->c, data, len) == 0) {
+			stats_inc(ST_STANZAS_ROUTED);
+			unsent_note(o, at, len);
+			return 0;
+		}
+		/* The stream is going (output limit, no memory) and o may be
+		 * gone with it; its unsent stanzas were queued again, and this
+		 * one follows them into the queue. */
+		o = NULL;
 	}
 	rc = store_queue_append(w->store, local, remote, data, len, time(NULL), w->conf->queue_max,
 	    &me, &claimed, &current, &seq);

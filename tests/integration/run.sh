@@ -423,6 +423,41 @@ if want reopen; then
 	stop_pid "$DBD_PID_d2"
 fi
 
+# A validated stream that stops reading is cut off at output_buffer_max;
+# the stanzas still in its output buffer are queued again and go out over
+# a new stream, not lost with the old one.
+if want unsent; then
+	dbd_start d1 d1.test 127.0.0.10 off 1 "component_secret = s1" "dialback_timeout = 10s" \
+	    "output_buffer_max = 64K" "queue_max = 100000" || fail unsent_setup "d1 did not start"
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --stall-first --timeout 60 \
+	    >"$WORK/auth-unsent.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	# replies never come from fake.test: the helper just sends and waits.
+	# One message validates the stream (it goes through the queue); the
+	# rest are written straight to the stream, which stops being read.
+	comp 127.0.0.10 d1.test s1 --to u@fake.test --count 1 --timeout 2 >/dev/null
+	comp 127.0.0.10 d1.test s1 --to u@fake.test --count 3000 --timeout 8 >"$WORK/comp-unsent.log"
+	for _ in $(seq 1 100); do
+		grep -q 'id="m2999"' "$WORK/auth-unsent.log" && break
+		sleep 0.1
+	done
+	line="$(grep -o "stream closed with [0-9]* stanza(s) unsent: [0-9]* queued" "$WORK/d1/log" | head -1)"
+	if ! grep -q "^STALLED" "$WORK/auth-unsent.log"; then
+		fail unsent_requeued "the authority never stalled: $(tail -3 "$WORK/auth-unsent.log")"
+	elif [ -z "$line" ] || [ "$(awk '{ print $8 }' <<<"$line")" -eq 0 ]; then
+		fail unsent_requeued "no unsent stanza was queued again: $(grep -i "s2s out" "$WORK/d1/log" | tail -3)"
+	elif ! grep -q 'id="m2999"' "$WORK/auth-unsent.log"; then
+		fail unsent_requeued "the last message never arrived ($line)"
+	elif grep -q "^ERROR " "$WORK/comp-unsent.log"; then
+		fail unsent_requeued "stanzas bounced: $(grep -m3 '^ERROR ' "$WORK/comp-unsent.log")"
+	else
+		pass unsent_requeued
+	fi
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
 # Queue behaviour against a remote that holds dialback back (fake.test).
 if want queue; then
 	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" \

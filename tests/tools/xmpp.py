@@ -266,12 +266,16 @@ def authority(a):
     import threading
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if a.stall_first:
+        # a small window, so that the sender's own buffers fill soon
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     srv.bind((a.host, a.port))
     srv.listen(64)
     srv.settimeout(1)
     end = time.monotonic() + a.timeout
     lock = threading.Lock()
     ids = itertools.count(1)
+    stalled = []
 
     def out(line):
         with lock:
@@ -314,6 +318,16 @@ def authority(a):
                                % (to, frm, "valid" if verdict == "valid" else "invalid"))
                     else:
                         s.send("<db:result from='%s' to='%s' type='valid'/>" % (to, frm))
+                        with lock:
+                            stall = a.stall_first and not stalled
+                            stalled.append(1)
+                        if stall:
+                            # --stall-first: the first validated stream is
+                            # never read again (the sender must give up on it)
+                            out("STALLED %s -> %s" % (frm, to))
+                            while time.monotonic() < end:
+                                time.sleep(0.2)
+                            break
                 elif kind in ("end", "closed"):
                     break
         except (OSError, TimeoutError, ET.ParseError):
@@ -463,6 +477,8 @@ def main():
     ap.add_argument("--answer", default="valid")
     ap.add_argument("--domain")
     ap.add_argument("--verify-host")
+    ap.add_argument("--stall-first", action="store_true",
+                    help="authority: stop reading the first validated stream")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5222)
     ap.add_argument("--jid")
