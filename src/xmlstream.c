@@ -136,12 +136,19 @@ ev_start(const struct xml_stream *xs)
 	return (uint64_t)((int64_t)i + xs->shift);
 }
 
+/* Where the current event ends, given where it starts. */
 static uint64_t
-ev_end(const struct xml_stream *xs)
+ev_end_from(const struct xml_stream *xs, uint64_t start)
 {
 	int n = XML_GetCurrentByteCount(xs->p);
 
-	return ev_start(xs) + (n > 0 ? (uint64_t)n : 0);
+	return start + (n > 0 ? (uint64_t)n : 0);
+}
+
+static uint64_t
+ev_end(const struct xml_stream *xs)
+{
+	return ev_end_from(xs, ev_start(xs));
 }
 
 static bool
@@ -156,15 +163,22 @@ is_xml_space(const char *s, size_t len)
 	return true;
 }
 
+/* Frees the strings of n declarations (not the array). */
 static void
-pend_ns_clear(struct xml_stream *xs)
+nsdecls_clear(struct xml_nsdecl *d, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < xs->n_pend_ns; i++) {
-		zone_free(xs->pend_ns[i].prefix);
-		zone_free(xs->pend_ns[i].uri);
+	for (i = 0; i < n; i++) {
+		zone_free(d[i].prefix);
+		zone_free(d[i].uri);
 	}
+}
+
+static void
+pend_ns_clear(struct xml_stream *xs)
+{
+	nsdecls_clear(xs->pend_ns, xs->n_pend_ns);
 	xs->n_pend_ns = 0;
 }
 
@@ -455,12 +469,7 @@ header_keep_ns(struct xml_stream *xs, const struct xml_node *h)
 static void
 header_ns_clear(struct xml_stream *xs)
 {
-	size_t i;
-
-	for (i = 0; i < xs->n_hdr_ns; i++) {
-		zone_free(xs->hdr_ns[i].prefix);
-		zone_free(xs->hdr_ns[i].uri);
-	}
+	nsdecls_clear(xs->hdr_ns, xs->n_hdr_ns);
 	zone_free(xs->hdr_ns);
 	xs->hdr_ns = NULL;
 	xs->n_hdr_ns = 0;
@@ -552,7 +561,7 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 	if (xs_halted(xs))
 		return;
 	start = ev_start(xs);
-	end = ev_end(xs);
+	end = ev_end_from(xs, start);
 	for (nattrs = 0; atts[2 * nattrs] != NULL; nattrs++)
 		;
 	/* namespace declarations are attributes on the wire */
@@ -666,14 +675,12 @@ on_end(void *ud, const XML_Char *name)
 	const char *raw;
 	size_t raw_len = 0;
 	uint64_t start, end;
-	int count;
 
 	(void)name;
 	if (xs_halted(xs))
 		return;
 	start = ev_start(xs);
-	count = XML_GetCurrentByteCount(xs->p);
-	end = start + (count > 0 ? (uint64_t)count : 0);
+	end = ev_end_from(xs, start);
 
 	if (xs->depth == 1) {
 		/* </stream:stream> */

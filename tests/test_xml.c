@@ -1583,10 +1583,34 @@ test_node_spans(void)
 	CU_ASSERT_PTR_NULL(xml_node_new_spans(NULL, NO_SPAN, SPAN("m"), NO_SPAN, a, 1));
 }
 
+/* The hostile-input cases; shallow_too: run again on shallow streams. */
+static const struct {
+	const char *name;
+	CU_TestFunc fn;
+	bool shallow_too;
+} hostile_tests[] = {
+	{ "test_hostile_dtd", test_hostile_dtd, true },
+	{ "test_hostile_billion_laughs", test_hostile_billion_laughs, true },
+	{ "test_hostile_deep_nesting", test_hostile_deep_nesting, true },
+	{ "test_hostile_big_text", test_hostile_big_text, true },
+	{ "test_hostile_big_attribute", test_hostile_big_attribute, true },
+	{ "test_stanza_size_boundary", test_stanza_size_boundary, true },
+	{ "test_hostile_invalid_utf8", test_hostile_invalid_utf8, true },
+	{ "test_hostile_unbound_prefix", test_hostile_unbound_prefix, true },
+	{ "test_hostile_comment_pi", test_hostile_comment_pi, true },
+	{ "test_hostile_attrs_children", test_hostile_attrs_children, true },
+	{ "test_hostile_header", test_hostile_header, false },
+	{ "test_keepalive_flood", test_keepalive_flood, false },
+	{ "test_reset_after_error", test_reset_after_error, false },
+	{ "test_hostile_encoding", test_hostile_encoding, false },
+	{ "test_hostile_misc", test_hostile_misc, true },
+};
+
 int
 test_register(void)
 {
 	CU_pSuite s;
+	size_t i, j;
 
 	if ((s = CU_add_suite("xmlnode", NULL, NULL)) == NULL)
 		return CU_get_error();
@@ -1615,37 +1639,19 @@ test_register(void)
 	TEST_ADD(s, test_stream_raw);
 	TEST_ADD(s, test_stream_hibernate);
 
-	if ((s = CU_add_suite("xmlstream-hostile", NULL, NULL)) == NULL)
-		return CU_get_error();
-	TEST_ADD(s, test_hostile_dtd);
-	TEST_ADD(s, test_hostile_billion_laughs);
-	TEST_ADD(s, test_hostile_deep_nesting);
-	TEST_ADD(s, test_hostile_big_text);
-	TEST_ADD(s, test_hostile_big_attribute);
-	TEST_ADD(s, test_stanza_size_boundary);
-	TEST_ADD(s, test_hostile_invalid_utf8);
-	TEST_ADD(s, test_hostile_unbound_prefix);
-	TEST_ADD(s, test_hostile_comment_pi);
-	TEST_ADD(s, test_hostile_attrs_children);
-	TEST_ADD(s, test_hostile_header);
-	TEST_ADD(s, test_keepalive_flood);
-	TEST_ADD(s, test_reset_after_error);
-	TEST_ADD(s, test_hostile_encoding);
-	TEST_ADD(s, test_hostile_misc);
-
-	/* the same with shallow stanzas */
-	if ((s = CU_add_suite("xmlstream-hostile-shallow", shallow_on, shallow_off)) == NULL)
-		return CU_get_error();
-	TEST_ADD(s, test_hostile_dtd);
-	TEST_ADD(s, test_hostile_billion_laughs);
-	TEST_ADD(s, test_hostile_deep_nesting);
-	TEST_ADD(s, test_hostile_big_text);
-	TEST_ADD(s, test_hostile_big_attribute);
-	TEST_ADD(s, test_stanza_size_boundary);
-	TEST_ADD(s, test_hostile_invalid_utf8);
-	TEST_ADD(s, test_hostile_unbound_prefix);
-	TEST_ADD(s, test_hostile_comment_pi);
-	TEST_ADD(s, test_hostile_attrs_children);
-	TEST_ADD(s, test_hostile_misc);
+	/* the hostile inputs on whole trees, then again with shallow stanzas
+	 * (the stream-level cases need no second run) */
+	for (i = 0; i < 2; i++) {
+		s = i == 0 ? CU_add_suite("xmlstream-hostile", NULL, NULL) :
+		    CU_add_suite("xmlstream-hostile-shallow", shallow_on, shallow_off);
+		if (s == NULL)
+			return CU_get_error();
+		for (j = 0; j < ARRAY_SIZE(hostile_tests); j++) {
+			if (i == 1 && !hostile_tests[j].shallow_too)
+				continue;
+			if (CU_add_test(s, hostile_tests[j].name, hostile_tests[j].fn) == NULL)
+				return CU_get_error();
+		}
+	}
 	return CUE_SUCCESS;
 }
