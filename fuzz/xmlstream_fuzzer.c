@@ -4,7 +4,8 @@
  * point gets exercised, as the unit tests do), the second how the target
  * reacts to a stanza: keep going, stop the parser (as STARTTLS does) and
  * continue from the unconsumed byte, or reset and start a new document.
- * The same byte turns shallow stanzas on or off. Every stanza is serialized
+ * The same byte makes stanzas whole, shallow, or taken as head and bytes
+ * (on_raw_stanza, declining some). Every stanza is serialized
  * again, which exercises xmlnode.c too, and the bytes xml_stream_raw_stanza
  * hands out must parse alone, as one stanza, in a stream that declares
  * nothing but its default namespace: that is how they are forwarded. */
@@ -83,6 +84,21 @@ on_stanza(void *arg, struct xml_node *n)
 		xml_stream_stop(f->xs);
 }
 
+static bool
+on_raw_stanza(void *arg, const struct xml_stanza_head *h, const char *raw, size_t len)
+{
+	struct fuzz_ctx *f = arg;
+
+	if (h->ns == NULL || h->name == NULL || raw == NULL)
+		abort();
+	raw_must_stand_alone(raw, len);
+	if ((++f->stanzas % 4) == 0)
+		return false;	/* to on_stanza, parsed from the bytes */
+	if (f->mode == 1 && (f->stanzas % 3) == 0)
+		xml_stream_stop(f->xs);
+	return true;
+}
+
 static void
 on_end(void *arg)
 {
@@ -99,7 +115,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct xml_stream_callbacks cb = { on_start, on_stanza, on_end, on_error };
+	static const struct xml_stream_callbacks cb = { on_start, on_stanza, NULL, on_end, on_error };
+	static const struct xml_stream_callbacks head_cb = {
+		on_start, on_stanza, on_raw_stanza, on_end, on_error
+	};
 	struct xml_stream_limits lim = { 4096, 32, 32, 256, 1024 };
 	struct fuzz_ctx f = { NULL, 0, 0 };
 	size_t chunk, off = 0, consumed;
@@ -109,9 +128,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	chunk = (size_t)data[0] % 64 + 1;
 	f.mode = data[1] % 3;
-	if ((f.xs = xml_stream_new(&lim, &cb, &f)) == NULL)
+	if ((f.xs = xml_stream_new(&lim, (data[1] / 3) % 3 == 2 ? &head_cb : &cb, &f)) == NULL)
 		return 0;
-	xml_stream_set_shallow(f.xs, (data[1] / 3) % 2 == 1);
+	xml_stream_set_shallow(f.xs, (data[1] / 3) % 3 >= 1);
 	data += 2;
 	size -= 2;
 	while (off < size) {

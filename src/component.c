@@ -170,12 +170,37 @@ component_handshake(struct component *k, struct xml_node *n)
 	log_info("component conn %llu %s: %s attached", (unsigned long long)k->c->id, k->c->peer, k->domain);
 }
 
+/* A stanza from an attached component, addressed from and to: routed
+ * when 'from' is in its domain. n (may be NULL when raw is given) is
+ * freed here. */
+static void
+component_route(struct component *k, const char *from, const char *to, struct xml_node *n,
+    const char *raw, size_t raw_len)
+{
+	struct conn *c = k->c;
+	char fromdom[DOMAIN_MAX + 1];
+
+	if (from == NULL || to == NULL) {
+		conn_stream_error(c, "improper-addressing", "stanzas need 'from' and 'to'");
+		xml_node_free(n);
+		return;
+	}
+	/* XEP-0114 §3: 'from' must be in the component's own domain. */
+	if (util_jid_domain(from, fromdom, sizeof(fromdom)) == -1 || !util_domain_equal(fromdom, k->domain)) {
+		log_warn("component conn %llu: %s sent a stanza from '%s'", (unsigned long long)c->id,
+		    k->domain, from);
+		conn_stream_error(c, "invalid-from", "'from' must be in the component's domain");
+		xml_node_free(n);
+		return;
+	}
+	router_route(c->w, n, NS_COMPONENT, from, to, raw, raw_len);
+}
+
 static void
 component_stanza(struct conn *c, struct xml_node *n)
 {
 	struct component *k = c->role;
-	const char *from, *to, *raw;
-	char fromdom[DOMAIN_MAX + 1];
+	const char *raw;
 	size_t raw_len;
 
 	if (k == NULL) {
@@ -196,23 +221,20 @@ component_stanza(struct conn *c, struct xml_node *n)
 		xml_node_free(n);
 		return;
 	}
-	from = xml_node_attr(n, "from");
-	to = xml_node_attr(n, "to");
-	if (from == NULL || to == NULL) {
-		conn_stream_error(c, "improper-addressing", "stanzas need 'from' and 'to'");
-		xml_node_free(n);
-		return;
-	}
-	/* XEP-0114 §3: 'from' must be in the component's own domain. */
-	if (util_jid_domain(from, fromdom, sizeof(fromdom)) == -1 || !util_domain_equal(fromdom, k->domain)) {
-		log_warn("component conn %llu: %s sent a stanza from '%s'", (unsigned long long)c->id,
-		    k->domain, from);
-		conn_stream_error(c, "invalid-from", "'from' must be in the component's domain");
-		xml_node_free(n);
-		return;
-	}
 	raw = xml_stream_raw_stanza(c->xs, &raw_len);
-	router_route(c->w, n, NS_COMPONENT, raw, raw_len);
+	component_route(k, xml_node_attr(n, "from"), xml_node_attr(n, "to"), n, raw, raw_len);
+}
+
+/* The fast path: a message, presence or iq as its bytes, no tree. */
+static bool
+component_raw_stanza(struct conn *c, const struct xml_stanza_head *h, const char *raw, size_t len)
+{
+	struct component *k = c->role;
+
+	if (k == NULL || !k->authed || strcmp(h->ns, NS_COMPONENT) != 0)
+		return false;	/* component_stanza gives the answer */
+	component_route(k, h->from, h->to, NULL, raw, len);
+	return true;
 }
 
 int
@@ -284,6 +306,7 @@ component_free(struct conn *c, const char *reason)
 static const struct conn_ops component_ops = {
 	.on_stream_start = component_stream_start,
 	.on_stanza = component_stanza,
+	.on_raw_stanza = component_raw_stanza,
 	.on_timeout = component_timeout,
 	.on_free = component_free,
 };

@@ -65,7 +65,8 @@ xs_stanza(void *ctx, struct xml_node *stanza)
 		xml_node_free(stanza);
 		return;
 	}
-	c->last_read_ms = util_now_mono_ms();
+	/* one clock read per read callback, not per stanza */
+	c->last_read_ms = c->read_cb_ms;
 	c->ops->on_stanza(c, stanza);
 }
 
@@ -93,9 +94,29 @@ xs_error(void *ctx, enum xml_stream_error err, const char *detail)
 	conn_stream_error(c, cond, NULL);
 }
 
+static bool
+xs_raw_stanza(void *ctx, const struct xml_stanza_head *head, const char *raw, size_t len)
+{
+	struct conn *c = ctx;
+
+	if (c->dead || c->closing)
+		return true;	/* dropped, as xs_stanza does */
+	c->last_read_ms = c->read_cb_ms;
+	return c->ops->on_raw_stanza(c, head, raw, len);
+}
+
 static const struct xml_stream_callbacks conn_xml_callbacks = {
 	.on_stream_start = xs_stream_start,
 	.on_stanza = xs_stanza,
+	.on_stream_end = xs_stream_end,
+	.on_error = xs_error,
+};
+
+/* For roles that take shallow stanzas as bytes. */
+static const struct xml_stream_callbacks conn_xml_raw_callbacks = {
+	.on_stream_start = xs_stream_start,
+	.on_stanza = xs_stanza,
+	.on_raw_stanza = xs_raw_stanza,
 	.on_stream_end = xs_stream_end,
 	.on_error = xs_error,
 };
@@ -167,7 +188,8 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 	/* Until a pair is validated, only small dialback elements are needed. */
 	conn_limits(w->conf, w->conf->max_stanza_size_unauth < w->conf->max_stanza_size ?
 	    w->conf->max_stanza_size_unauth : w->conf->max_stanza_size, &lim);
-	c->xs = xml_stream_new(&lim, &conn_xml_callbacks, c);
+	c->xs = xml_stream_new(&lim, ops->on_raw_stanza != NULL ? &conn_xml_raw_callbacks :
+	    &conn_xml_callbacks, c);
 	c->ev_timeout = evtimer_new(w->base, conn_timeout_cb, c);
 	if (c->xs == NULL || c->ev_timeout == NULL) {
 		if (c->xs != NULL)
@@ -666,6 +688,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	c->busy++;
+	c->read_cb_ms = util_now_mono_ms();
 	conn_tls_established(c);
 	conn_read_more(c, in);
 	while (!c->dead && !c->closing && evbuffer_get_length(in) > 0) {

@@ -29,6 +29,11 @@ struct conn_ops {
 	void (*on_connect_failed)(struct conn *c, const char *why);
 	void (*on_stream_start)(struct conn *c, const struct xml_node *hdr);
 	void (*on_stanza)(struct conn *c, struct xml_node *stanza);	/* takes ownership */
+	/* May be NULL: a shallow stanza as head and bytes (see the
+	 * on_raw_stanza callback in xmlstream.h); false sends it to
+	 * on_stanza as a tree. */
+	bool (*on_raw_stanza)(struct conn *c, const struct xml_stanza_head *head,
+	    const char *raw, size_t len);
 	void (*on_tls_ready)(struct conn *c);		/* handshake done, parser reset */
 	void (*on_timeout)(struct conn *c);		/* conn_set_timeout expired */
 	void (*on_free)(struct conn *c, const char *reason);	/* release role state */
@@ -46,6 +51,7 @@ struct conn {
 	struct event *ev_timeout;
 	char peer[80];			/* remote address for logs */
 	uint64_t last_read_ms, last_write_ms;	/* last stanza in / out (monotonic) */
+	uint64_t read_cb_ms;	/* when the running read callback started */
 	uint64_t last_keepalive_ms;
 	/* bytes ever handed to the output buffer: with its length, tells
 	 * how much of what was written has gone to the kernel */

@@ -226,9 +226,8 @@ router_send(struct worker *w, const char *from_domain, const char *to_domain,
 
 void
 router_route(struct worker *w, struct xml_node *n, const char *src_ns,
-    const char *raw, size_t raw_len)
+    const char *from, const char *to, const char *raw, size_t raw_len)
 {
-	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
 	char from_dom[DOMAIN_MAX + 1], to_dom[DOMAIN_MAX + 1];
 
 	if (from == NULL || to == NULL || util_jid_domain(from, from_dom, sizeof(from_dom)) == -1 ||

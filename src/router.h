@@ -16,13 +16,14 @@ struct worker;
 struct xml_node;
 struct store_owner;
 
-/* Routes a parsed stanza whose root namespace is src_ns (the namespace of
- * the stream it came from). Takes ownership. raw, when not NULL, holds the
- * stanza's bytes ready to forward (xml_stream_raw_stanza), and the tree
- * may then be shallow (its top element only); otherwise the tree is whole
- * and is serialized. */
+/* Routes a stanza addressed from and to (its attributes) whose root
+ * namespace is src_ns (the namespace of the stream it came from). Takes
+ * ownership of the tree. raw, when not NULL, holds the stanza's bytes
+ * ready to forward (xml_stream_raw_stanza, on_raw_stanza), and the tree
+ * may then be shallow (its top element only) or NULL; otherwise the tree
+ * is whole and is serialized. */
 void router_route(struct worker *w, struct xml_node *stanza, const char *src_ns,
-    const char *raw, size_t raw_len);
+    const char *from, const char *to, const char *raw, size_t raw_len);
 /* router_route for a caller that has parsed the stanza's domains already
  * (from_dom, to_dom: as util_jid_domain gives them) and knows whether to_dom is hosted
  * here (local). */

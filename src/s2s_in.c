@@ -469,14 +469,15 @@ s2s_in_verify_result(struct worker *w, uint64_t conn_id, const char *remote,
 }
 
 /* A stanza (message, presence, iq) from the peer. */
+/* A stanza from a remote server, addressed from and to: routed when its
+ * pair is validated on this stream. n (may be NULL when raw is given) is
+ * freed here. */
 static void
-in_route_stanza(struct s2s_in *s, struct xml_node *n)
+in_route(struct s2s_in *s, const char *from, const char *to, struct xml_node *n,
+    const char *raw, size_t raw_len)
 {
-	const char *from = xml_node_attr(n, "from"), *to = xml_node_attr(n, "to");
 	char from_domain[DOMAIN_MAX + 1], to_domain[DOMAIN_MAX + 1];
 	struct in_pair *p;
-	const char *raw;
-	size_t raw_len;
 
 	if (s->n_valid == 0) {
 		/* RFC 6120 §4.3.5: stanzas before authentication. */
@@ -506,8 +507,19 @@ in_route_stanza(struct s2s_in *s, struct xml_node *n)
 		xml_node_free(n);
 		return;
 	}
-	raw = xml_stream_raw_stanza(s->c->xs, &raw_len);
 	router_route_pair(s->c->w, n, NS_SERVER, raw, raw_len, from_domain, to_domain, true);
+}
+
+/* The fast path: a message, presence or iq as its bytes, no tree. */
+static bool
+in_raw_stanza(struct conn *c, const struct xml_stanza_head *h, const char *raw, size_t len)
+{
+	struct s2s_in *s = c->role;
+
+	if (s == NULL || strcmp(h->ns, NS_SERVER) != 0)
+		return false;	/* in_stanza gives the answer */
+	in_route(s, h->from, h->to, NULL, raw, len);
+	return true;
 }
 
 static void
@@ -523,7 +535,11 @@ in_stanza(struct conn *c, struct xml_node *n)
 	/* stanzas first: they are nearly all a stream carries */
 	if (strcmp(n->ns, NS_SERVER) == 0 && (strcmp(n->name, "message") == 0 ||
 	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0)) {
-		in_route_stanza(s, n);
+		const char *raw;
+		size_t raw_len;
+
+		raw = xml_stream_raw_stanza(c->xs, &raw_len);
+		in_route(s, xml_node_attr(n, "from"), xml_node_attr(n, "to"), n, raw, raw_len);
 		return;
 	}
 	if (xml_node_is(n, "starttls", NS_TLS)) {
@@ -655,6 +671,7 @@ in_free(struct conn *c, const char *reason)
 static const struct conn_ops in_ops = {
 	.on_stream_start = in_stream_start,
 	.on_stanza = in_stanza,
+	.on_raw_stanza = in_raw_stanza,
 	.on_tls_ready = in_tls_ready,
 	.on_timeout = in_timeout,
 	.on_free = in_free,

@@ -80,8 +80,9 @@ struct route_cache_entry {
 	int		 rc;		/* STORE_OK or STORE_NOTFOUND */
 	struct store_owner owner;
 	time_t		 since;
-	size_t		 klen;
-	unsigned char	 key[ROUTE_KEY_MAX];
+	enum store_route_kind kind;
+	size_t		 nlen;
+	char		 names[ROUTE_KEY_MAX];	/* "domain\0remote" as asked */
 };
 
 /* ---- packing: fixed-width big-endian fields into a bounded buffer -------- */
@@ -1671,56 +1672,82 @@ last_txnid(struct store *st)
 	return mdb_env_info(st->env, &ei) == 0 ? (uint64_t)ei.me_last_txnid : 0;
 }
 
+/* The slot for a question, found from the names as asked: a hit costs
+ * no key building. *nlen gets the length of "domain\0remote"; NULL when
+ * the names are too long to cache (they are then always read). */
 static struct route_cache_entry *
-route_cache_slot(struct store *st, const struct dkey *dk)
+route_cache_slot(struct store *st, enum store_route_kind kind, const char *domain,
+    const char *remote, size_t *nlen)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t dlen = strnlen(domain, ROUTE_KEY_MAX), rlen = strnlen(remote, ROUTE_KEY_MAX);
+	uint32_t h = 2166136261u ^ (uint32_t)kind;	/* FNV-1a */
 	size_t i;
 
-	if (dk->klen > ROUTE_KEY_MAX)
+	if (dlen + 1 + rlen >= ROUTE_KEY_MAX)
 		return NULL;
 	if (st->route_cache == NULL &&
 	    (st->route_cache = calloc(ROUTE_CACHE_SLOTS, sizeof(*st->route_cache))) == NULL)
 		return NULL;	/* no cache: every lookup reads the store */
-	for (i = 0; i < dk->klen; i++)
-		h = (h ^ dk->key[i]) * 16777619u;
+	for (i = 0; i < dlen; i++)
+		h = (h ^ (unsigned char)domain[i]) * 16777619u;
+	h = (h ^ 0) * 16777619u;
+	for (i = 0; i < rlen; i++)
+		h = (h ^ (unsigned char)remote[i]) * 16777619u;
+	*nlen = dlen + 1 + rlen;
 	return &st->route_cache[h % ROUTE_CACHE_SLOTS];
+}
+
+static bool
+route_cache_matches(const struct route_cache_entry *e, enum store_route_kind kind,
+    const char *domain, const char *remote, size_t nlen)
+{
+	size_t dlen = strlen(domain);
+
+	return e->kind == kind && e->nlen == nlen && memcmp(e->names, domain, dlen + 1) == 0 &&
+	    memcmp(e->names + dlen + 1, remote, nlen - dlen - 1) == 0;
 }
 
 int
 store_route_get(struct store *st, enum store_route_kind kind,
     const char *domain, const char *remote, struct store_route *out)
 {
-	struct route_cache_entry *e;
+	struct route_cache_entry *e = NULL;
 	struct dkey dk;
 	uint64_t txnid;
+	size_t nlen = 0, dlen;
 	int ret;
 
-	if (route_dk(st, &dk, kind, domain, remote) == -1)
+	if (kind != ROUTE_OUTBOUND)
+		remote = "";	/* a component route has no remote part */
+	if (domain == NULL || remote == NULL)
 		return bad_input(st, "route get", "domain");
 	/* read before the lookup: a write in between makes the entry stale
 	 * rather than wrong */
 	txnid = last_txnid(st);
-	e = route_cache_slot(st, &dk);
-	if (e != NULL && txnid != 0 && e->txnid == txnid && e->klen == dk.klen &&
-	    memcmp(e->key, dk.key, dk.klen) == 0) {
+	e = route_cache_slot(st, kind, domain, remote, &nlen);
+	if (e != NULL && txnid != 0 && e->txnid == txnid &&
+	    route_cache_matches(e, kind, domain, remote, nlen)) {
 		if (e->rc == STORE_OK) {
 			/* every field set: no memset of its 2 KB per stanza */
 			out->kind = kind;
 			(void)util_strlcpy(out->domain, domain, sizeof(out->domain));
-			(void)util_strlcpy(out->remote, kind == ROUTE_OUTBOUND ? remote : "",
-			    sizeof(out->remote));
+			(void)util_strlcpy(out->remote, remote, sizeof(out->remote));
 			out->owner = e->owner;
 			out->since = e->since;
 		}
 		return e->rc;
 	}
+	if (route_dk(st, &dk, kind, domain, remote) == -1)
+		return bad_input(st, "route get", "domain");
 	ret = get_one(st, DB_ROUTES, &dk, out, "route get");
 	if (e != NULL && (ret == STORE_OK || ret == STORE_NOTFOUND)) {
 		e->txnid = txnid;
 		e->rc = ret;
-		e->klen = dk.klen;
-		memcpy(e->key, dk.key, dk.klen);
+		e->kind = kind;
+		e->nlen = nlen;
+		dlen = strlen(domain);
+		memcpy(e->names, domain, dlen + 1);
+		memcpy(e->names + dlen + 1, remote, nlen - dlen - 1);
 		if (ret == STORE_OK) {
 			e->owner = out->owner;
 			e->since = out->since;

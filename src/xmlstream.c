@@ -44,6 +44,12 @@ struct scope_decl {
 	unsigned	 depth;		/* of the element declaring it */
 };
 
+/* The fields of struct xml_stanza_head, in order. */
+enum { HEAD_NS, HEAD_NAME, HEAD_FROM, HEAD_TO, HEAD_TYPE, HEAD_ID, HEAD_FIELDS };
+#define HEAD_ABSENT	SIZE_MAX
+/* A head is copied from its start tag, plus a content namespace name. */
+#define HEAD_BUF_MAX(lim)	((lim)->max_stanza_bytes + 64)
+
 struct xml_stream {
 	XML_Parser		 p;
 	struct xml_stream_limits lim;
@@ -92,6 +98,11 @@ struct xml_stream {
 	bool			 shallow;	/* the open stanza is shallow */
 	bool			 text_pending;	/* shallow: text since the last tag */
 	uint64_t		 tag_end;	/* shallow: end of the last tag seen */
+	/* For on_raw_stanza: the head's strings, copied from the start tag
+	 * (expat's own do not outlive it), NUL-separated, found by offset. */
+	char			*head;
+	size_t			 head_cap;
+	size_t			 head_off[HEAD_FIELDS];	/* HEAD_ABSENT: no such field */
 
 	enum xml_stream_error	 err;
 	char			 detail[160];
@@ -124,6 +135,13 @@ static bool
 xs_halted(const struct xml_stream *xs)
 {
 	return xs->err != XS_ERR_NONE || xs->dying;
+}
+
+/* Inside a stanza (whose tree may not be built: see on_raw_stanza). */
+static bool
+xs_in_stanza(const struct xml_stream *xs)
+{
+	return xs->state == XS_OPEN && xs->depth > 1;
 }
 
 static uint64_t
@@ -348,7 +366,7 @@ shallow_candidate(const XML_Char *name)
 static void
 raw_compact(struct xml_stream *xs)
 {
-	uint64_t keep = xs->stanza != NULL ? xs->stanza_start : xs->mark;
+	uint64_t keep = xs_in_stanza(xs) ? xs->stanza_start : xs->mark;
 	size_t drop;
 
 	if (keep <= xs->raw_base)
@@ -389,6 +407,75 @@ make_element(struct xml_stream *xs, struct xml_node *parent, const struct elemen
 	}
 	pend_ns_clear(xs);
 	return n;
+}
+
+/* Which head field an unprefixed attribute fills, or -1. */
+static int
+head_attr_field(struct xml_span name)
+{
+	if (name.len == 2)
+		return memcmp(name.p, "to", 2) == 0 ? HEAD_TO : memcmp(name.p, "id", 2) == 0 ? HEAD_ID : -1;
+	if (name.len == 4)
+		return memcmp(name.p, "from", 4) == 0 ? HEAD_FROM :
+		    memcmp(name.p, "type", 4) == 0 ? HEAD_TYPE : -1;
+	return -1;
+}
+
+/* Keeps what on_raw_stanza will need of a shallow stanza's start tag, in
+ * one buffer grown once (this runs for nearly every stanza). */
+static int
+head_record(struct xml_stream *xs, const struct element_spans *e)
+{
+	struct xml_span v[HEAD_FIELDS];
+	size_t need = 0, i;
+	char *buf, *at;
+	int f;
+
+	for (i = 0; i < HEAD_FIELDS; i++)
+		v[i] = (struct xml_span){ NULL, 0 };
+	v[HEAD_NS] = e->ns.p != NULL ? e->ns : (struct xml_span){ "", 0 };
+	v[HEAD_NAME] = e->local;
+	for (i = 0; i < e->n_attrs; i++) {
+		/* from, to, type and id are unqualified */
+		if (e->attrs[i].ns.p == NULL && (f = head_attr_field(e->attrs[i].name)) != -1)
+			v[f] = e->attrs[i].value;
+	}
+	for (i = 0; i < HEAD_FIELDS; i++)
+		need += v[i].p != NULL ? v[i].len + 1 : 0;
+	if (need > HEAD_BUF_MAX(&xs->lim))
+		return -1;
+	if (need > xs->head_cap) {
+		if ((buf = zone_realloc(xs->head, need)) == NULL)
+			return -1;
+		xs->head = buf;
+		xs->head_cap = need;
+	}
+	at = xs->head;
+	for (i = 0; i < HEAD_FIELDS; i++) {
+		if (v[i].p == NULL) {
+			xs->head_off[i] = HEAD_ABSENT;
+			continue;
+		}
+		memcpy(at, v[i].p, v[i].len);
+		at[v[i].len] = '\0';
+		xs->head_off[i] = (size_t)(at - xs->head);
+		at += v[i].len + 1;
+	}
+	return 0;
+}
+
+static void
+head_free(struct xml_stream *xs)
+{
+	zone_free(xs->head);
+	xs->head = NULL;
+	xs->head_cap = 0;
+}
+
+static const char *
+head_field(const struct xml_stream *xs, int field)
+{
+	return xs->head_off[field] == HEAD_ABSENT ? NULL : xs->head + xs->head_off[field];
 }
 
 /* Moves buffered character data into the open element. */
@@ -649,7 +736,13 @@ on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 			xs->tag_end = end;
 		}
 	}
-	if (xs->shallow && xs->depth > 1) {
+	if (xs->shallow && (xs->depth > 1 || xs->cb.on_raw_stanza != NULL)) {
+		/* nothing to build: the bytes carry it */
+		if (xs->depth == 1 && head_record(xs, &e) == -1) {
+			element_spans_free(&e);
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+			return;
+		}
 		pend_ns_clear(xs);
 	} else {
 		n = make_element(xs, xs->cur, &e);
@@ -675,6 +768,7 @@ on_end(void *ud, const XML_Char *name)
 	const char *raw;
 	size_t raw_len = 0;
 	uint64_t start, end;
+	bool as_head;
 
 	(void)name;
 	if (xs_halted(xs))
@@ -715,6 +809,7 @@ on_end(void *ud, const XML_Char *name)
 		strbuf_init(&xs->text, xs->lim.max_stanza_bytes);
 	}
 	raw = raw_bytes(xs, end, &raw_len);
+	as_head = xs->shallow && xs->cb.on_raw_stanza != NULL;
 	if (xs->shallow && (!xs->raw_ok || raw == NULL)) {
 		/* a child used the header's prefixes after all: build it whole */
 		xml_node_free(n);
@@ -723,10 +818,28 @@ on_end(void *ud, const XML_Char *name)
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
 		}
+		as_head = false;
 	}
 	if (xs->shallow) {
 		xs->shallow = false;
 		XML_SetCharacterDataHandler(xs->p, on_chars);
+	}
+	if (as_head) {
+		struct xml_stanza_head head = {
+			head_field(xs, HEAD_NS), head_field(xs, HEAD_NAME),
+			head_field(xs, HEAD_FROM), head_field(xs, HEAD_TO),
+			head_field(xs, HEAD_TYPE), head_field(xs, HEAD_ID),
+		};
+
+		if (xs->cb.on_raw_stanza(xs->ctx, &head, raw, raw_len) || xs->dying) {
+			after_callback(xs, end);
+			return;
+		}
+		/* declined: a whole tree after all */
+		if ((n = reparse_stanza(xs, raw, raw_len)) == NULL) {
+			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
+			return;
+		}
 	}
 	if (xs->raw_ok && raw != NULL) {
 		xs->raw_stanza = raw;
@@ -748,7 +861,7 @@ on_chars(void *ud, const XML_Char *s, int len)
 
 	if (xs_halted(xs) || len <= 0)
 		return;
-	if (xs->stanza == NULL) {
+	if (!xs_in_stanza(xs)) {
 		/* Between stanzas only whitespace (keepalives) may appear.
 		 * Other text is well-formed XML but not a valid stream: the
 		 * stream element has element-only content. */
@@ -890,6 +1003,7 @@ xs_setup(struct xml_stream *xs)
 	scope_pop(xs, 0);
 	header_ns_clear(xs);
 	xs->shallow = xs->text_pending = false;
+	head_free(xs);
 	xs->err = XS_ERR_NONE;
 	xs->detail[0] = '\0';
 	xs->stop_req = xs->suspended = xs->dead = false;
@@ -999,6 +1113,7 @@ xs_destroy(struct xml_stream *xs)
 	zone_free(xs->nchild);
 	strbuf_free(&xs->text);
 	strbuf_free(&xs->raw);
+	head_free(xs);
 	scope_pop(xs, 0);
 	zone_free(xs->scope);
 	header_ns_clear(xs);
@@ -1061,7 +1176,7 @@ xs_room(const struct xml_stream *xs)
 	} else {
 		/* Between stanzas, unparsed bytes after the last event are
 		 * the start of the next stanza. */
-		base = xs->stanza != NULL ? xs->stanza_start : xs->mark;
+		base = xs_in_stanza(xs) ? xs->stanza_start : xs->mark;
 		lim = xs->lim.max_stanza_bytes;
 	}
 	used = xs->fed - base;
@@ -1137,7 +1252,7 @@ bool
 xml_stream_hibernate(struct xml_stream *xs)
 {
 	if (xs == NULL || xs->p == NULL || xs->busy || xs->dead || xs->suspended ||
-	    xs->state != XS_OPEN || xs->depth != 1 || xs->stanza != NULL ||
+	    xs->state != XS_OPEN || xs->depth != 1 ||
 	    xs->fed != xs->mark || xs->hdr_qname == NULL)
 		return false;
 	XML_ParserFree(xs->p);
@@ -1146,6 +1261,7 @@ xml_stream_hibernate(struct xml_stream *xs)
 	pend_ns_clear(xs);
 	strbuf_free(&xs->text);
 	strbuf_init(&xs->text, xs->lim.max_stanza_bytes);
+	head_free(xs);
 	zone_free(xs->nchild);
 	xs->nchild = NULL;
 	xs->nchild_cap = 0;

@@ -45,6 +45,14 @@ struct xml_stream_limits {
 					 * the end of the XML declaration if any */
 };
 
+/* The top element of a shallow stanza (see xml_stream_set_shallow) as
+ * on_raw_stanza sees it: its namespace and name, and the values of its
+ * unprefixed from, to, type and id attributes (NULL when absent). */
+struct xml_stanza_head {
+	const char *ns, *name;
+	const char *from, *to, *type, *id;
+};
+
 /* Any callback may be NULL (a NULL on_stanza frees the stanza). From a
  * callback the stream may be stopped or freed (the free is deferred until
  * xml_stream_feed returns, which then returns XS_FEED_ERROR without calling
@@ -55,6 +63,12 @@ struct xml_stream_callbacks {
 	void (*on_stream_start)(void *ctx, const struct xml_node *header);
 	/* A complete depth-1 element. Ownership passes to the callee. */
 	void (*on_stanza)(void *ctx, struct xml_node *stanza);
+	/* A shallow stanza as its head and its bytes, both borrowed for the
+	 * call: no tree is built. Returns false to have it delivered to
+	 * on_stanza instead, as a whole tree parsed from those bytes (a
+	 * stream freed by the callback counts as taken). */
+	bool (*on_raw_stanza)(void *ctx, const struct xml_stanza_head *head,
+	    const char *raw, size_t len);
 	/* </stream:stream> */
 	void (*on_stream_end)(void *ctx);
 	/* Parsing stops for good; err says which stream error to send.
@@ -114,9 +128,10 @@ const char *xml_stream_raw_stanza(const struct xml_stream *xs, size_t *len);
 /* Shallow stanzas (off by default): a message, presence or iq whose
  * bytes xml_stream_raw_stanza hands out is delivered as its top element
  * only, attributes and declarations included, without children; whoever
- * needs its content parses those bytes. Children are still held to every
- * limit. A stanza that cannot be handed out as bytes is always built
- * whole. */
+ * needs its content parses those bytes. With on_raw_stanza set, not even
+ * the top element is built: the callback gets the head and the bytes.
+ * Children are still held to every limit. A stanza that cannot be handed
+ * out as bytes is always built whole. */
 void xml_stream_set_shallow(struct xml_stream *xs, bool on);
 /* Gives the parser's memory back while the stream is idle between
  * stanzas; the next feed makes a new parser that carries on the same

@@ -34,6 +34,7 @@ struct rec {
 	bool			 free_on_error;
 	bool			 keep;		/* keep the first stanza in kept */
 	bool			 log_raw;	/* log xml_stream_raw_stanza too */
+	bool			 decline_raw;	/* on_raw_stanza declines every stanza */
 	struct xml_node		*kept;
 	int			 nerr;
 	enum xml_stream_error	 err;
@@ -153,6 +154,53 @@ rec_error(void *ctx, enum xml_stream_error err, const char *detail)
 	}
 }
 
+static void
+log_head_field(struct rec *r, const char *name, const char *value)
+{
+	log_str(r, " ");
+	log_str(r, name);
+	if (value == NULL) {
+		log_str(r, "=-");
+		return;
+	}
+	log_str(r, "='");
+	log_str(r, value);
+	log_str(r, "'");
+}
+
+/* Logs "H {ns}name from=.. to=.. type=.. id=.." and "R bytes". */
+static bool
+rec_raw_stanza(void *ctx, const struct xml_stanza_head *h, const char *raw, size_t len)
+{
+	struct rec *r = ctx;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h->ns);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h->name);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+	if (r->decline_raw)
+		return false;
+	log_str(r, "H {");
+	log_str(r, h->ns);
+	log_str(r, "}");
+	log_str(r, h->name);
+	log_head_field(r, "from", h->from);
+	log_head_field(r, "to", h->to);
+	log_head_field(r, "type", h->type);
+	log_head_field(r, "id", h->id);
+	log_str(r, "\nR ");
+	if (strbuf_append(&r->log, raw, len) == -1)
+		abort();
+	log_str(r, "\n");
+	if (r->stop_all || (r->stop_on != NULL && strcmp(h->name, r->stop_on) == 0))
+		xml_stream_stop(r->xs);
+	r->reset_rc = xml_stream_reset(r->xs);
+	if (r->free_on_stanza) {
+		xml_stream_free(r->xs);
+		r->xs = NULL;
+	}
+	return true;
+}
+
 static const struct xml_stream_callbacks rec_cb = {
 	.on_stream_start = rec_start,
 	.on_stanza = rec_stanza,
@@ -160,8 +208,18 @@ static const struct xml_stream_callbacks rec_cb = {
 	.on_error = rec_error,
 };
 
-/* Every stream is made shallow while a suite run with it on runs. */
-static bool shallow_streams;
+/* The same, taking shallow stanzas as head and bytes. */
+static const struct xml_stream_callbacks rec_head_cb = {
+	.on_stream_start = rec_start,
+	.on_stanza = rec_stanza,
+	.on_raw_stanza = rec_raw_stanza,
+	.on_stream_end = rec_end,
+	.on_error = rec_error,
+};
+
+/* Every stream is made shallow while a suite run with it on runs; with
+ * head_streams too, shallow stanzas go to on_raw_stanza. */
+static bool shallow_streams, head_streams;
 /* feed_chunks lets the parser hibernate before every feed; and counts
  * how often it did. */
 static bool hibernate_feeds;
@@ -177,7 +235,14 @@ shallow_on(void)
 static int
 shallow_off(void)
 {
-	shallow_streams = false;
+	shallow_streams = head_streams = false;
+	return 0;
+}
+
+static int
+head_on(void)
+{
+	shallow_streams = head_streams = true;
 	return 0;
 }
 
@@ -187,7 +252,7 @@ rec_init(struct rec *r, const struct xml_stream_limits *lim)
 	memset(r, 0, sizeof(*r));
 	strbuf_init(&r->log, 0);
 	r->reset_rc = -1;
-	r->xs = xml_stream_new(lim != NULL ? lim : &test_limits, &rec_cb, r);
+	r->xs = xml_stream_new(lim != NULL ? lim : &test_limits, head_streams ? &rec_head_cb : &rec_cb, r);
 	if (r->xs == NULL)
 		abort();
 	xml_stream_set_shallow(r->xs, shallow_streams);
@@ -1442,6 +1507,79 @@ test_stream_raw(void)
 	CU_ASSERT(hibernations > before);
 }
 
+/* With on_raw_stanza, a stanza whose bytes stand alone comes as its head
+ * and bytes, no tree; one that does not, or one the callback declines,
+ * comes to on_stanza whole. The same at every chunk size, stopping after
+ * every event or not, hibernating whenever possible or not. */
+static void
+test_stream_raw_head(void)
+{
+	static const char data[] = HDR_NODB
+	    "<message from='a@p2.test' to='b@p1.test'><body>x &amp; y</body></message>\n "
+	    "<iq type='get' id='1' from='p2.test' to='p1.test'><ping xmlns='urn:xmpp:ping'/></iq>"
+	    "<message xmlns='jabber:server' to='b@p1.test' from='a@p2.test'/>"
+	    "<presence from='a@p2.test' to='b@p1.test'><stream:x/></presence>"
+	    "<message from='a&amp;b@p2.test' to='b@p1.test/r&apos;s' type='chat' id='m&lt;1' "
+	    "xmlns:x='urn:x' x:from='not this' xml:lang='en'><x:body>hi</x:body></message>"
+	    "<db:result xmlns:db='jabber:server:dialback' from='p2.test' to='p1.test'>k</db:result>"
+	    "<presence/>";
+	static const char expect[] = EV_NODB
+	    "H {jabber:server}message from='a@p2.test' to='b@p1.test' type=- id=-\n"
+	    "R <message from='a@p2.test' to='b@p1.test'><body>x &amp; y</body></message>\n"
+	    "H {jabber:server}iq from='p2.test' to='p1.test' type='get' id='1'\n"
+	    "R <iq type='get' id='1' from='p2.test' to='p1.test'><ping xmlns='urn:xmpp:ping'/></iq>\n"
+	    "T <message to='b@p1.test' from='a@p2.test'/>\n"
+	    "T <presence from='a@p2.test' to='b@p1.test'><stream:x/></presence>\n"
+	    "H {jabber:server}message from='a&b@p2.test' to='b@p1.test/r's' type='chat' id='m<1'\n"
+	    "R <message from='a&amp;b@p2.test' to='b@p1.test/r&apos;s' type='chat' id='m&lt;1' "
+	    "xmlns:x='urn:x' x:from='not this' xml:lang='en'><x:body>hi</x:body></message>\n"
+	    "T <db:result xmlns:db='jabber:server:dialback' from='p2.test' to='p1.test'>k</db:result>\n"
+	    "H {jabber:server}presence from=- to=- type=- id=-\n"
+	    "R <presence/>\n";
+	size_t len = sizeof(data) - 1, chunk;
+	int stop, hib;
+	bool ok = true;
+	struct rec r;
+	char *whole, *declined;
+
+	for (hib = 0; hib <= 1; hib++) {
+		hibernate_feeds = hib == 1;
+		for (stop = 0; stop <= 1; stop++) {
+			for (chunk = 1; chunk <= len && ok; chunk++) {
+				head_streams = true;
+				rec_init(&r, NULL);
+				head_streams = false;
+				xml_stream_set_shallow(r.xs, true);
+				r.stop_all = stop == 1;
+				(void)feed_chunks(&r, data, len, chunk, true, NULL);
+				strip_stops(r.log.data);
+				if (r.nerr != 0 || strcmp(r.log.data, expect) != 0) {
+					fprintf(stderr, "\nchunk %zu stop %d hibernate %d:\n%s\n", chunk,
+					    stop, hib, r.log.data);
+					ok = false;
+				}
+				rec_fini(&r);
+			}
+		}
+	}
+	hibernate_feeds = false;
+	CU_ASSERT(ok);
+
+	/* declined: the same trees a stream that is not shallow builds */
+	whole = run_stream(data, len, len, false);
+	head_streams = true;
+	rec_init(&r, NULL);
+	head_streams = false;
+	xml_stream_set_shallow(r.xs, true);
+	r.decline_raw = true;
+	CU_ASSERT_EQUAL(feed_chunks(&r, data, len, 7, true, NULL), XS_FEED_OK);
+	declined = strbuf_steal(&r.log, NULL);
+	CU_ASSERT_STRING_EQUAL(declined, whole);
+	free(declined);
+	free(whole);
+	rec_fini(&r);
+}
+
 /* Hibernation only between stanzas, and a woken parser keeps the
  * header's prefixes, limits and the stream's end. */
 static enum xml_feed_result
@@ -1637,17 +1775,20 @@ test_register(void)
 	TEST_ADD(s, test_stream_resume_rules);
 	TEST_ADD(s, test_stream_free_in_callback);
 	TEST_ADD(s, test_stream_raw);
+	TEST_ADD(s, test_stream_raw_head);
 	TEST_ADD(s, test_stream_hibernate);
 
 	/* the hostile inputs on whole trees, then again with shallow stanzas
-	 * (the stream-level cases need no second run) */
-	for (i = 0; i < 2; i++) {
+	 * and with stanzas taken as head and bytes (the stream-level cases
+	 * need no second run) */
+	for (i = 0; i < 3; i++) {
 		s = i == 0 ? CU_add_suite("xmlstream-hostile", NULL, NULL) :
-		    CU_add_suite("xmlstream-hostile-shallow", shallow_on, shallow_off);
+		    i == 1 ? CU_add_suite("xmlstream-hostile-shallow", shallow_on, shallow_off) :
+		    CU_add_suite("xmlstream-hostile-head", head_on, shallow_off);
 		if (s == NULL)
 			return CU_get_error();
 		for (j = 0; j < ARRAY_SIZE(hostile_tests); j++) {
-			if (i == 1 && !hostile_tests[j].shallow_too)
+			if (i >= 1 && !hostile_tests[j].shallow_too)
 				continue;
 			if (CU_add_test(s, hostile_tests[j].name, hostile_tests[j].fn) == NULL)
 				return CU_get_error();
