@@ -34,6 +34,10 @@ struct in_pair {
 	char *local;			/* our hosted (target) domain */
 	enum in_pair_state state;
 	time_t deadline;		/* for a pending pair */
+	/* local was found hosted under the configuration of this
+	 * generation + 1 (0: not yet): asked again only after a reload,
+	 * not for every stanza */
+	uint64_t hosted_checked;
 };
 
 struct s2s_in {
@@ -496,12 +500,16 @@ in_route(struct s2s_in *s, const char *from, const char *to, struct xml_node *n,
 		xml_node_free(n);
 		return;
 	}
-	if (!worker_hosts(s->c->w, to_domain)) {
-		conn_stream_error(s->c, "host-unknown", "this server does not host the 'to' domain");
-		xml_node_free(n);
-		return;
-	}
 	p = in_pair_find(s, from_domain, to_domain);
+	if (p == NULL || p->hosted_checked != s->c->w->conf_generation + 1) {
+		if (!worker_hosts(s->c->w, to_domain)) {
+			conn_stream_error(s->c, "host-unknown", "this server does not host the 'to' domain");
+			xml_node_free(n);
+			return;
+		}
+		if (p != NULL)
+			p->hosted_checked = s->c->w->conf_generation + 1;
+	}
 	if (p == NULL || p->state != IN_PAIR_VALID) {
 		conn_stream_error(s->c, "invalid-from", "the 'from' domain is not validated on this stream");
 		xml_node_free(n);

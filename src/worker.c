@@ -220,6 +220,7 @@ worker_reload(struct worker *w)
 	w->tls = tls;
 	conf_free(w->conf);
 	w->conf = next;
+	w->conf_generation++;
 	log_set_level(next->log_level);
 	s2s_in_reconfigure(w);
 	s2s_out_reconfigure(w);

@@ -29,6 +29,7 @@ struct worker {
 	int slot;			/* 0..workers-1 */
 	pid_t pid;
 	struct conf *conf;		/* replaced on SIGHUP */
+	uint64_t conf_generation;	/* counts the replacements */
 	char secret_digest[DIALBACK_SECRET_HEX + 1];
 	struct event_base *base;
 	struct store *store;

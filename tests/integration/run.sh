@@ -676,6 +676,45 @@ S
 	stop_pid "$DBD_PID_d1"
 fi
 
+# A hosted domain removed by a reload, while a stream that stays (its
+# header names a domain still hosted) carries a validated pair to it:
+# stanzas to the removed domain get host-unknown from then on. (Whether a
+# pair's domain is hosted is asked once per configuration, not per stanza.)
+if want hostgone; then
+	dbd_start d1 d1.test 127.0.0.10 off 1 "component_secret = s1" || fail hostgone_setup "d1 did not start"
+	printf '\n[domain gone.test]\n' >>"$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	for _ in $(seq 1 50); do grep -q "configuration reloaded" "$WORK/d1/log" && break; sleep 0.1; done
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 >"$WORK/hostgone-auth.log" 2>&1 &
+	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	sleep 0.5
+	cat >"$WORK/hostgone.script" <<'S'
+header fake.test d1.test
+expect features
+send <db:result from='fake.test' to='d1.test'>abcd</db:result>
+expect from="d1.test"[^>]*type="valid"|type="valid"[^>]*from="d1.test"
+send <db:result from='fake.test' to='gone.test'>abcd</db:result>
+expect from="gone.test"[^>]*type="valid"|type="valid"[^>]*from="gone.test"
+send <message from='u@fake.test' to='x@gone.test' id='m1'><body>1</body></message>
+expect-not host-unknown 1
+sleep 3
+send <message from='u@fake.test' to='x@gone.test' id='m2'><body>2</body></message>
+expect host-unknown
+S
+	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/hostgone.script" --timeout 20 >"$WORK/hostgone.out" 2>&1 &
+	LIVE=$!
+	sleep 2
+	sed -i '/^\[domain gone.test\]$/d' "$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	if wait "$LIVE"; then
+		pass hostgone_reload_stanzas_host_unknown
+	else
+		fail hostgone_reload_stanzas_host_unknown "$(cat "$WORK/hostgone.out")"
+	fi
+	stop_pid "$AUTH_PID"
+	stop_pid "$DBD_PID_d1"
+fi
+
 # valgrind memcheck over one federation with Prosody (master and workers).
 if want valgrind && command -v valgrind >/dev/null && [ "${DIALBACKD_SANITIZED:-0}" != 1 ]; then
 	DBD_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --log-file=$WORK/vg.%p.log" \
