@@ -191,7 +191,7 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 	c->xs = xml_stream_new(&lim, ops->on_raw_stanza != NULL ? &conn_xml_raw_callbacks :
 	    &conn_xml_callbacks, c);
 	c->ev_timeout = evtimer_new(w->base, conn_timeout_cb, c);
-	if (c->xs == NULL || c->ev_timeout == NULL) {
+	if (c->xs == NULL || c->ev_timeout == NULL || worker_conn_index(w, c) == -1) {
 		if (c->xs != NULL)
 			xml_stream_free(c->xs);
 		if (c->ev_timeout != NULL)
@@ -523,6 +523,7 @@ conn_free(struct conn *c)
 	c->busy++;	/* on_free must not re-enter conn_free */
 	c->ops->on_free(c, conn_reason(c, "closed"));
 	TAILQ_REMOVE(&w->conns, c, entry);
+	worker_conn_unindex(w, c);
 	w->n_conns--;
 	if (c->ip_counted)
 		iplimit_release(&c->ip);

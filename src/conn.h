@@ -73,6 +73,7 @@ struct conn {
 	bool paused;			/* reading stopped for back-pressure */
 	TAILQ_ENTRY(conn) pause_entry;
 	TAILQ_ENTRY(conn) entry;
+	struct conn *id_next;		/* in its worker's conns_by_id chain */
 };
 
 /* Adopts an accepted socket. NULL on failure (fd closed). */

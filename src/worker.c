@@ -42,12 +42,75 @@ worker_hosts(const struct worker *w, const char *domain)
 	return conf_domain_find(w->conf, domain) != NULL;
 }
 
+/* Ids are handed out in sequence, so the low bits spread them evenly. */
+static size_t
+conn_bucket(uint64_t id, size_t size)
+{
+	return (size_t)(id & (size - 1));
+}
+
+/* Keeps at most one connection per bucket on average. */
+static int
+conns_by_id_grow(struct worker *w)
+{
+	size_t size = w->conns_by_id_size == 0 ? 64 : w->conns_by_id_size * 2, i;
+	struct conn **grown, *c, *next;
+
+	if ((grown = calloc(size, sizeof(*grown))) == NULL)
+		return -1;
+	for (i = 0; i < w->conns_by_id_size; i++) {
+		for (c = w->conns_by_id[i]; c != NULL; c = next) {
+			next = c->id_next;
+			c->id_next = grown[conn_bucket(c->id, size)];
+			grown[conn_bucket(c->id, size)] = c;
+		}
+	}
+	free(w->conns_by_id);
+	w->conns_by_id = grown;
+	w->conns_by_id_size = size;
+	return 0;
+}
+
+int
+worker_conn_index(struct worker *w, struct conn *c)
+{
+	size_t b;
+
+	/* a failed growth past the first table only lengthens the chains */
+	if (w->n_conns >= w->conns_by_id_size && conns_by_id_grow(w) == -1 &&
+	    w->conns_by_id_size == 0)
+		return -1;
+	b = conn_bucket(c->id, w->conns_by_id_size);
+	c->id_next = w->conns_by_id[b];
+	w->conns_by_id[b] = c;
+	return 0;
+}
+
+void
+worker_conn_unindex(struct worker *w, struct conn *c)
+{
+	struct conn **pp;
+
+	if (w->conns_by_id_size == 0)
+		return;
+	for (pp = &w->conns_by_id[conn_bucket(c->id, w->conns_by_id_size)]; *pp != NULL;
+	    pp = &(*pp)->id_next) {
+		if (*pp == c) {
+			*pp = c->id_next;
+			c->id_next = NULL;
+			return;
+		}
+	}
+}
+
 struct conn *
 worker_conn_find(struct worker *w, uint64_t id)
 {
 	struct conn *c;
 
-	TAILQ_FOREACH(c, &w->conns, entry)
+	if (w->conns_by_id_size == 0)
+		return NULL;
+	for (c = w->conns_by_id[conn_bucket(id, w->conns_by_id_size)]; c != NULL; c = c->id_next)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -444,6 +507,7 @@ worker_main(int slot, struct conf *conf, const char *secret_digest,
 	event_free(w->ev_sigusr1);
 	event_free(w->ev_sigquit);
 	conf_free(w->conf);
+	free(w->conns_by_id);
 	event_free(w->ev_accept_resume);
 	event_free(w->ev_tick);
 	if (w->ev_stop_check != NULL)

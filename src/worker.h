@@ -45,6 +45,8 @@ struct worker {
 	TAILQ_HEAD(, conn) paused;	/* inbound streams not read while a component is congested */
 	unsigned congested;		/* components whose output is above CONN_OUTPUT_HIGH */
 	size_t n_conns;
+	struct conn **conns_by_id;	/* chains through conn->id_next (worker_conn_find) */
+	size_t conns_by_id_size;	/* a power of two, or 0 */
 	size_t conns_high;		/* most connections since memory was last trimmed */
 	uint64_t next_conn_id;
 	bool stopping;
@@ -73,6 +75,10 @@ void worker_main(int slot, struct conf *conf, const char *secret_digest,
     __attribute__((noreturn));
 
 /* Looks a live connection up by id (ids are never reused in a worker). */
+/* Connections by id: a dialback answer finds its stream in constant time.
+ * worker_conn_index fails (-1) only when out of memory. */
+int worker_conn_index(struct worker *w, struct conn *c);
+void worker_conn_unindex(struct worker *w, struct conn *c);
 struct conn *worker_conn_find(struct worker *w, uint64_t id);
 /* Hosted domain? */
 bool worker_hosts(const struct worker *w, const char *domain);
