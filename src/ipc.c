@@ -19,6 +19,7 @@
 #define IPC_BUF		(2u << 20)	/* socket buffers: room for stanzas up to ~1.9 MiB */
 #define IPC_MAGIC	0x44424431u	/* "DBD1" */
 #define IPC_BACKLOG_MAX	(64u << 20)	/* bytes waiting for one busy worker */
+#define IPC_BATCH_MAX	(64u << 10)	/* messages gathered into one datagram */
 
 struct ipc_hdr {
 	uint32_t magic;
@@ -90,11 +91,41 @@ ipc_close(struct ipc_channel *ch)
 	ch->send_fd = ch->recv_fd = -1;
 }
 
+/* A datagram holds one or more messages back to back (see ipc_send). */
+static void
+deliver_datagram(struct worker *w, size_t n)
+{
+	struct ipc_hdr h;
+	size_t off = 0, len;
+
+	while (off < n) {
+		if (n - off < sizeof(h)) {
+			log_warn("ipc: short message (%zu bytes) dropped", n - off);
+			return;
+		}
+		memcpy(&h, rbuf + off, sizeof(h));
+		len = sizeof(h) + (size_t)h.local_len + h.remote_len + 2 + (size_t)h.data_len;
+		if (h.magic != IPC_MAGIC || len > n - off) {
+			log_warn("ipc: malformed message dropped");
+			return;
+		}
+		{
+			char *local = rbuf + off + sizeof(h);
+			char *remote = local + h.local_len + 1;
+			char *data = remote + h.remote_len + 1;
+
+			local[h.local_len] = '\0';
+			remote[h.remote_len] = '\0';
+			router_ipc_deliver(w, (enum ipc_type)h.type, local, remote, data, h.data_len);
+		}
+		off += len;
+	}
+}
+
 static void
 ipc_recv_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct ipc_hdr h;
 	ssize_t n;
 	int i;
 
@@ -113,27 +144,36 @@ ipc_recv_cb(evutil_socket_t fd, short what, void *arg)
 				log_warn("ipc: recv: %s", strerror(errno));
 			return;
 		}
-		if ((size_t)n < sizeof(h)) {
-			log_warn("ipc: short message (%zd bytes) dropped", n);
-			continue;
-		}
-		memcpy(&h, rbuf, sizeof(h));
-		if (h.magic != IPC_MAGIC || sizeof(h) + (size_t)h.local_len + h.remote_len + 2 +
-		    (size_t)h.data_len != (size_t)n) {
-			log_warn("ipc: malformed message dropped");
-			continue;
-		}
-		{
-			char *local = rbuf + sizeof(h);
-			char *remote = local + h.local_len + 1;
-			char *data = remote + h.remote_len + 1;
-
-			local[h.local_len] = '\0';
-			remote[h.remote_len] = '\0';
-			router_ipc_deliver(w, (enum ipc_type)h.type, local, remote, data, h.data_len);
-		}
+		deliver_datagram(w, (size_t)n);
 	}
 }
+
+/* Messages for one worker are gathered into one datagram per loop turn:
+ * a stanza per datagram cost a send and a receive each, which made a
+ * stanza that crosses workers about three times as dear as one that does
+ * not. A message larger than a batch goes alone. A datagram the channel
+ * has no room for (EAGAIN) waits, in order, in that worker's backlog; a
+ * write event sends it when the channel drains, and everything later for
+ * that worker queues behind it. */
+struct ipc_pending {
+	struct ipc_pending *next;
+	size_t len;
+	unsigned char msg[];
+};
+
+struct ipc_out {
+	struct ipc_pending *batch;	/* gathered this loop turn, or NULL */
+	struct ipc_pending *head, *tail;	/* the backlog */
+	size_t bytes;			/* in the backlog */
+	struct event *ev;		/* EV_WRITE on the slot's send_fd while backlogged */
+	int slot;
+};
+
+static struct ipc_out *outs;		/* one per slot, made on first use */
+static struct event *ev_flush;		/* sends the batches at the end of a turn */
+static size_t batch_max = IPC_BATCH_MAX;
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
 int
 ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n)
@@ -151,89 +191,108 @@ ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n)
 		size_t usable = (size_t)sndbuf / 2 - 4096;
 		max_data = usable < IPC_BUF - 8192 ? usable : IPC_BUF - 8192;
 	}
+	batch_max = max_data < IPC_BATCH_MAX ? max_data : IPC_BATCH_MAX;
 	ev_recv = event_new(w->base, channels[w->slot].recv_fd, EV_READ | EV_PERSIST, ipc_recv_cb, w);
 	if (ev_recv == NULL || event_add(ev_recv, NULL) == -1)
 		return -1;
+	if ((ev_flush = event_new(w->base, -1, 0, flush_cb, w)) == NULL)
+		return -1;
 	return 0;
 }
-
-/* A message that could not be sent at once (the receiving worker's queue
- * was full: EAGAIN). Later messages to the same worker wait behind it, so
- * order is kept; a write event flushes them when the queue drains. */
-struct ipc_pending {
-	struct ipc_pending *next;
-	size_t len;
-	unsigned char msg[];
-};
-
-struct ipc_backlog {
-	struct ipc_pending *head, *tail;
-	size_t bytes;
-	struct event *ev;		/* EV_WRITE on the slot's send_fd while non-empty */
-	int slot;
-};
-
-static struct ipc_backlog *backlogs;	/* one per slot, made on first use */
 
 static void
 backlog_flush(evutil_socket_t fd, short what, void *arg)
 {
-	struct ipc_backlog *b = arg;
+	struct ipc_out *o = arg;
 	struct ipc_pending *p;
 
-	while ((p = b->head) != NULL) {
-		if (send(chans[b->slot].send_fd, p->msg, p->len, MSG_DONTWAIT) < 0) {
+	while ((p = o->head) != NULL) {
+		if (send(chans[o->slot].send_fd, p->msg, p->len, MSG_DONTWAIT) < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;		/* still full: wait for the next write event */
-			log_warn("ipc: a message for worker %d is lost: %s", b->slot, strerror(errno));
+			log_warn("ipc: %zu bytes for worker %d are lost: %s", p->len, o->slot, strerror(errno));
 		}
-		b->head = p->next;
-		if (b->head == NULL)
-			b->tail = NULL;
-		b->bytes -= p->len;
+		o->head = p->next;
+		if (o->head == NULL)
+			o->tail = NULL;
+		o->bytes -= p->len;
 		free(p);
 	}
-	event_del(b->ev);
+	event_del(o->ev);
+}
+
+/* Sends a datagram, or keeps it behind the slot's backlog. Takes p. -1
+ * (p freed) when it is lost: logged, for the caller to report. */
+static int
+out_push(struct worker *w, struct ipc_out *o, struct ipc_pending *p)
+{
+	struct ipc_pending *q;
+
+	if (o->head == NULL) {
+		if (send(chans[o->slot].send_fd, p->msg, p->len, MSG_DONTWAIT) >= 0) {
+			free(p);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_warn("ipc: %zu bytes for worker %d are lost: %s", p->len, o->slot, strerror(errno));
+			free(p);
+			return -1;
+		}
+	}
+	if (o->ev == NULL &&
+	    (o->ev = event_new(w->base, chans[o->slot].send_fd, EV_WRITE | EV_PERSIST, backlog_flush, o)) == NULL) {
+		log_warn("ipc: %zu bytes for worker %d are lost: out of memory", p->len, o->slot);
+		free(p);
+		return -1;
+	}
+	/* a batch kept for a while keeps only what it holds */
+	if ((q = realloc(p, sizeof(*p) + p->len)) != NULL)
+		p = q;
+	p->next = NULL;
+	if (o->tail != NULL)
+		o->tail->next = p;
+	else
+		o->head = p;
+	o->tail = p;
+	o->bytes += p->len;
+	/* fails only on a broken event base; the next push tries again */
+	if (event_add(o->ev, NULL) == -1)
+		log_warn("ipc: cannot wait for worker %d's channel", o->slot);
+	return 0;
 }
 
 static int
-backlog_add(struct worker *w, int slot, const struct iovec *iov, int n, size_t total)
+out_flush(struct worker *w, struct ipc_out *o)
 {
-	struct ipc_backlog *b;
-	struct ipc_pending *p;
-	size_t off = 0;
+	struct ipc_pending *p = o->batch;
+
+	o->batch = NULL;
+	if (p == NULL)
+		return 0;
+	return out_push(w, o, p);
+}
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	unsigned i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; outs != NULL && i < n_chans; i++)
+		(void)out_flush(w, &outs[i]);
+}
+
+static void
+pending_put(struct ipc_pending *p, const struct iovec *iov, int n)
+{
 	int i;
 
-	if (backlogs == NULL && (backlogs = calloc(n_chans, sizeof(*backlogs))) == NULL)
-		return -1;
-	b = &backlogs[slot];
-	if (b->bytes + total > IPC_BACKLOG_MAX) {
-		errno = EAGAIN;
-		return -1;
-	}
-	if (b->ev == NULL) {
-		b->slot = slot;
-		b->ev = event_new(w->base, chans[slot].send_fd, EV_WRITE | EV_PERSIST, backlog_flush, b);
-		if (b->ev == NULL)
-			return -1;
-	}
-	if ((p = malloc(sizeof(*p) + total)) == NULL)
-		return -1;
 	for (i = 0; i < n; i++) {
-		memcpy(p->msg + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
+		memcpy(p->msg + p->len, iov[i].iov_base, iov[i].iov_len);
+		p->len += iov[i].iov_len;
 	}
-	p->len = total;
-	p->next = NULL;
-	if (b->tail != NULL)
-		b->tail->next = p;
-	else
-		b->head = p;
-	b->tail = p;
-	b->bytes += total;
-	if (event_add(b->ev, NULL) == -1)
-		return -1;
-	return 0;
 }
 
 int
@@ -243,12 +302,21 @@ ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
 	struct ipc_hdr h;
 	struct iovec iov[4];
 	size_t ll = strlen(local), rl = strlen(remote), total;
-	ssize_t n;
+	struct ipc_out *o;
+	struct ipc_pending *p;
+	unsigned i;
 
 	if (slot < 0 || (unsigned)slot >= n_chans || len > max_data || ll > 0xffff || rl > 0xffff) {
 		errno = EMSGSIZE;
 		return -1;
 	}
+	if (outs == NULL) {
+		if ((outs = calloc(n_chans, sizeof(*outs))) == NULL)
+			return -1;
+		for (i = 0; i < n_chans; i++)
+			outs[i].slot = (int)i;
+	}
+	o = &outs[slot];
 	memset(&h, 0, sizeof(h));
 	h.magic = IPC_MAGIC;
 	h.type = (uint16_t)type;
@@ -264,14 +332,28 @@ ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
 	iov[3].iov_base = (void *)data;
 	iov[3].iov_len = len;
 	total = sizeof(h) + ll + 1 + rl + 1 + len;
-	/* Behind a backlog, join it: order to one worker is kept. */
-	if (backlogs != NULL && backlogs[slot].head != NULL)
-		return backlog_add(w, slot, iov, 4, total);
-	n = writev(chans[slot].send_fd, iov, 4);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return backlog_add(w, slot, iov, 4, total);
-	if (n < 0)
+	/* Refused now, while the caller can still queue or bounce it. */
+	if (o->bytes + (o->batch != NULL ? o->batch->len : 0) + total > IPC_BACKLOG_MAX) {
+		errno = EAGAIN;
 		return -1;
+	}
+	if (o->batch != NULL && o->batch->len + total > batch_max && out_flush(w, o) == -1)
+		return -1;
+	if (total > batch_max) {
+		/* alone, after everything before it */
+		if ((p = malloc(sizeof(*p) + total)) == NULL)
+			return -1;
+		p->len = 0;
+		pending_put(p, iov, 4);
+		return out_push(w, o, p);
+	}
+	if (o->batch == NULL) {
+		if ((o->batch = malloc(sizeof(*o->batch) + batch_max)) == NULL)
+			return -1;
+		o->batch->len = 0;
+		event_active(ev_flush, EV_TIMEOUT, 0);
+	}
+	pending_put(o->batch, iov, 4);
 	return 0;
 }
 
@@ -281,16 +363,21 @@ ipc_worker_free(struct worker *w)
 	unsigned i;
 	struct ipc_pending *p;
 
-	for (i = 0; backlogs != NULL && i < n_chans; i++) {
-		while ((p = backlogs[i].head) != NULL) {
-			backlogs[i].head = p->next;
+	/* what this turn gathered still gets its chance */
+	flush_cb(-1, 0, w);
+	for (i = 0; outs != NULL && i < n_chans; i++) {
+		while ((p = outs[i].head) != NULL) {
+			outs[i].head = p->next;
 			free(p);
 		}
-		if (backlogs[i].ev != NULL)
-			event_free(backlogs[i].ev);
+		if (outs[i].ev != NULL)
+			event_free(outs[i].ev);
 	}
-	free(backlogs);
-	backlogs = NULL;
+	free(outs);
+	outs = NULL;
+	if (ev_flush != NULL)
+		event_free(ev_flush);
+	ev_flush = NULL;
 	if (ev_recv != NULL)
 		event_free(ev_recv);
 	ev_recv = NULL;

@@ -32,10 +32,12 @@ void ipc_close(struct ipc_channel *ch);
 int ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n);
 void ipc_worker_free(struct worker *w);
 
-/* Hands a message to slot's worker. 0 when sent or kept, in order, until
- * that worker's queue has room again; -1 when the message is larger than a
- * datagram may be (EMSGSIZE) or too much is already waiting for that worker
- * (EAGAIN): the caller falls back (store queue, or a bounce). */
+/* Hands a message to slot's worker. 0 when taken: it leaves with the
+ * others of this loop turn at its end, or, when that worker's queue is
+ * full, in order once it has room again. -1 when the message is larger
+ * than a datagram may be (EMSGSIZE), too much is already waiting for that
+ * worker (EAGAIN) or out of memory: the caller falls back (store queue, or
+ * a bounce). */
 int ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
     const char *remote, const char *data, size_t len);
 

@@ -1,6 +1,7 @@
-/* test_ipc.c - the worker channels: a receiving worker that does not read
- * fills its socket, later messages wait in the sender's backlog up to its
- * bound, and everything kept arrives once the receiver reads, in order. */
+/* test_ipc.c - the worker channels: messages of one loop turn travel in
+ * one datagram; a receiving worker that does not read fills its socket,
+ * later messages wait in the sender's backlog up to its bound, and
+ * everything kept arrives once the receiver reads, in order. */
 #include "config.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #define MSG_BYTES	16000
 #define SEND_BOUND	20000		/* 64 MiB of backlog is ~4200 of them */
 #define HDR_BYTES	16		/* struct ipc_hdr */
+#define RECV_BYTES	(1 << 20)	/* more than a datagram holds */
 
 /* ipc.c hands what it receives to the router; these tests only send. */
 void
@@ -33,25 +35,31 @@ router_ipc_deliver(struct worker *w, enum ipc_type type, const char *local,
 	(void)len;
 }
 
-/* Reads what slot 1's worker would; each message's data starts with its
- * sequence number. Returns how many arrived, or -1 on one out of order. */
+/* Reads what slot 1's worker would: datagrams of one or more messages,
+ * each with 16000 bytes of data that start with its sequence number.
+ * Returns how many messages arrived, or -1 on one out of order. */
 static long
 read_in_order(int fd, long *next, char *buf, size_t cap)
 {
 	static const char names[] = "a.test\0b.test";
+	const size_t msg = HDR_BYTES + sizeof(names) + MSG_BYTES;
 	long got = 0;
 	ssize_t n;
+	size_t off;
 
 	while ((n = recv(fd, buf, cap, MSG_DONTWAIT)) > 0) {
-		size_t off = HDR_BYTES + sizeof(names);
-		char want[16];
-
-		snprintf(want, sizeof(want), "%08ld", *next);
-		if ((size_t)n != off + MSG_BYTES || memcmp(buf + HDR_BYTES, names, sizeof(names)) != 0 ||
-		    memcmp(buf + off, want, 8) != 0)
+		if ((size_t)n % msg != 0)
 			return -1;
-		(*next)++;
-		got++;
+		for (off = 0; off < (size_t)n; off += msg) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "%08ld", *next);
+			if (memcmp(buf + off + HDR_BYTES, names, sizeof(names)) != 0 ||
+			    memcmp(buf + off + HDR_BYTES + sizeof(names), want, 8) != 0)
+				return -1;
+			(*next)++;
+			got++;
+		}
 	}
 	return got;
 }
@@ -72,7 +80,7 @@ test_ipc_backlog_keeps_order(void)
 	CU_ASSERT_EQUAL_FATAL(ipc_create(ch, 2, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(ipc_worker_init(&w, ch, 2), 0);
 	data = calloc(1, MSG_BYTES);
-	buf = malloc(MSG_BYTES + 4096);
+	buf = malloc(RECV_BYTES);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 
@@ -100,19 +108,26 @@ test_ipc_backlog_keeps_order(void)
 
 	/* the receiver reads: the backlog flushes as the socket drains */
 	for (idle = 0; next < sent && idle < 200; ) {
-		if ((r = read_in_order(ch[1].recv_fd, &next, buf, MSG_BYTES + 4096)) == -1)
+		if ((r = read_in_order(ch[1].recv_fd, &next, buf, RECV_BYTES)) == -1)
 			break;
 		idle = r > 0 ? 0 : idle + 1;
 		(void)event_base_loop(w.base, EVLOOP_NONBLOCK);
 	}
 	CU_ASSERT_EQUAL(next, sent);
 
-	/* with the backlog empty, a message goes straight out, next in order */
-	snprintf(buf, 16, "%08ld", sent);
-	memcpy(data, buf, 8);
-	CU_ASSERT_EQUAL(ipc_send(&w, 1, IPC_TO_COMPONENT, "a.test", "b.test", data, MSG_BYTES), 0);
-	CU_ASSERT_EQUAL(read_in_order(ch[1].recv_fd, &next, buf, MSG_BYTES + 4096), 1);
-	CU_ASSERT_EQUAL(next, sent + 1);
+	/* with the backlog empty, messages of one loop turn go out together
+	 * at its end, next in order */
+	for (r = 0; r < 3; r++) {
+		snprintf(buf, 16, "%08ld", sent + r);
+		memcpy(data, buf, 8);
+		CU_ASSERT_EQUAL(ipc_send(&w, 1, IPC_TO_COMPONENT, "a.test", "b.test", data, MSG_BYTES), 0);
+	}
+	CU_ASSERT_EQUAL(read_in_order(ch[1].recv_fd, &next, buf, RECV_BYTES), 0);
+	(void)event_base_loop(w.base, EVLOOP_NONBLOCK);
+	CU_ASSERT_EQUAL(recv(ch[1].recv_fd, buf, RECV_BYTES, MSG_PEEK | MSG_DONTWAIT),
+	    (ssize_t)(3 * (HDR_BYTES + 14 + MSG_BYTES)));	/* one datagram */
+	CU_ASSERT_EQUAL(read_in_order(ch[1].recv_fd, &next, buf, RECV_BYTES), 3);
+	CU_ASSERT_EQUAL(next, sent + 3);
 
 	ipc_worker_free(&w);
 	ipc_close(&ch[0]);
