@@ -632,6 +632,22 @@ if want reload; then
 	stop_pid "$DBD_PID_d2"
 fi
 
+# Runs a raw s2s script against d1 in the background; after SECONDS edits
+# d1's configuration with sed and reloads it. Passes when the script does.
+reload_during_script() { # CASE SCRIPT TIMEOUT SECONDS SED_EXPR
+	local live
+	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$2" --timeout "$3" >"$WORK/$1.out" 2>&1 &
+	live=$!
+	sleep "$4"
+	sed -i "$5" "$WORK/d1/dialbackd.conf"
+	kill -HUP "$DBD_PID_d1"
+	if wait "$live"; then
+		pass "$1"
+	else
+		fail "$1" "$(cat "$WORK/$1.out")"
+	fi
+}
+
 # Access control: [s2s] deny, applied on reload to a live stream, to new
 # streams, and to stanzas from a component.
 if want acl; then
@@ -646,16 +662,8 @@ send <db:result from='fake.test' to='d1.test'>abcd</db:result>
 expect type="valid"
 expect policy-violation
 S
-	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/acl-live.script" --timeout 15 >"$WORK/acl-live.out" 2>&1 &
-	LIVE=$!
-	sleep 1
-	sed -i 's/^\[s2s\]$/[s2s]\ndeny = fake.test *.blocked.test/' "$WORK/d1/dialbackd.conf"
-	kill -HUP "$DBD_PID_d1"
-	if wait "$LIVE"; then
-		pass acl_reload_closes_denied_stream
-	else
-		fail acl_reload_closes_denied_stream "$(cat "$WORK/acl-live.out")"
-	fi
+	reload_during_script acl_reload_closes_denied_stream "$WORK/acl-live.script" 15 1 \
+	    's/^\[s2s\]$/[s2s]\ndeny = fake.test *.blocked.test/'
 	out="$(raw_script aclnew <<'S'
 header fake.test d1.test
 expect policy-violation
@@ -701,16 +709,8 @@ sleep 3
 send <message from='u@fake.test' to='x@gone.test' id='m2'><body>2</body></message>
 expect host-unknown
 S
-	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/hostgone.script" --timeout 20 >"$WORK/hostgone.out" 2>&1 &
-	LIVE=$!
-	sleep 2
-	sed -i '/^\[domain gone.test\]$/d' "$WORK/d1/dialbackd.conf"
-	kill -HUP "$DBD_PID_d1"
-	if wait "$LIVE"; then
-		pass hostgone_reload_stanzas_host_unknown
-	else
-		fail hostgone_reload_stanzas_host_unknown "$(cat "$WORK/hostgone.out")"
-	fi
+	reload_during_script hostgone_reload_stanzas_host_unknown "$WORK/hostgone.script" 20 2 \
+	    '/^\[domain gone.test\]$/d'
 	stop_pid "$AUTH_PID"
 	stop_pid "$DBD_PID_d1"
 fi
