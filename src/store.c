@@ -72,8 +72,11 @@ struct store {
  * meta page and any writer in any process advances: while it is unchanged
  * no route can have changed, so a cached answer is exact, and checking
  * costs no transaction. */
-#define ROUTE_CACHE_SLOTS	256
-#define ROUTE_KEY_MAX		512	/* longer keys are digests (maxkey is 511) */
+/* Enough slots that a worker serving a few thousand domain pairs mostly
+ * hits; an entry is ~200 bytes and calloc'd pages are touched only as
+ * slots are used. Names longer than ROUTE_NAMES_MAX are always read. */
+#define ROUTE_CACHE_SLOTS	4096
+#define ROUTE_NAMES_MAX		160
 
 struct route_cache_entry {
 	uint64_t	 txnid;		/* 0: empty */
@@ -82,7 +85,7 @@ struct route_cache_entry {
 	time_t		 since;
 	enum store_route_kind kind;
 	size_t		 nlen;
-	char		 names[ROUTE_KEY_MAX];	/* "domain\0remote" as asked */
+	char		 names[ROUTE_NAMES_MAX];	/* "domain\0remote" as asked */
 };
 
 /* ---- packing: fixed-width big-endian fields into a bounded buffer -------- */
@@ -1679,11 +1682,11 @@ static struct route_cache_entry *
 route_cache_slot(struct store *st, enum store_route_kind kind, const char *domain,
     const char *remote, size_t *nlen)
 {
-	size_t dlen = strnlen(domain, ROUTE_KEY_MAX), rlen = strnlen(remote, ROUTE_KEY_MAX);
+	size_t dlen = strnlen(domain, ROUTE_NAMES_MAX), rlen = strnlen(remote, ROUTE_NAMES_MAX);
 	uint32_t h = 2166136261u ^ (uint32_t)kind;	/* FNV-1a */
 	size_t i;
 
-	if (dlen + 1 + rlen >= ROUTE_KEY_MAX)
+	if (dlen + 1 + rlen >= ROUTE_NAMES_MAX)
 		return NULL;
 	if (st->route_cache == NULL &&
 	    (st->route_cache = calloc(ROUTE_CACHE_SLOTS, sizeof(*st->route_cache))) == NULL)

@@ -1399,6 +1399,52 @@ test_foreach_stop(void)
 
 /* A route read (and so cached) in this process must follow a change made
  * by another process, and by this one. */
+/* Cached route answers stay exact for many pairs at once, and for names
+ * too long to cache; a change to one pair is seen at once. */
+static void
+test_route_cache_many_pairs(void)
+{
+	struct store *st = open_rw("rmany", 0);
+	struct store_route r, got;
+	struct store_owner me = { 1, 100 };
+	char remote[64], longname[200];
+	int i, bad = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	memset(&r, 0, sizeof(r));
+	r.kind = ROUTE_OUTBOUND;
+	r.owner = me;
+	snprintf(r.domain, sizeof(r.domain), "a.example");
+	for (i = 0; i < 600; i += 2) {
+		snprintf(r.remote, sizeof(r.remote), "peer%d.example", i);
+		CU_ASSERT_EQUAL(store_route_claim(st, &r, NULL), STORE_OK);
+	}
+	/* twice: the second round is answered from the cache */
+	for (int round = 0; round < 2; round++) {
+		for (i = 0; i < 600; i++) {
+			snprintf(remote, sizeof(remote), "peer%d.example", i);
+			if (store_route_get(st, ROUTE_OUTBOUND, "a.example", remote, &got) !=
+			    (i % 2 == 0 ? STORE_OK : STORE_NOTFOUND))
+				bad++;
+		}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(store_route_release(st, ROUTE_OUTBOUND, "a.example", "peer10.example", &me), STORE_OK);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_OUTBOUND, "a.example", "peer10.example", &got), STORE_NOTFOUND);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_OUTBOUND, "a.example", "peer12.example", &got), STORE_OK);
+
+	/* a name past what the cache keeps: read every time, still right */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	snprintf(r.remote, sizeof(r.remote), "%s", longname);
+	CU_ASSERT_EQUAL(store_route_claim(st, &r, NULL), STORE_OK);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_OUTBOUND, "a.example", longname, &got), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(got.remote, longname);
+	CU_ASSERT_EQUAL(store_route_release(st, ROUTE_OUTBOUND, "a.example", longname, &me), STORE_OK);
+	CU_ASSERT_EQUAL(store_route_get(st, ROUTE_OUTBOUND, "a.example", longname, &got), STORE_NOTFOUND);
+	store_close(st);
+}
+
 static void
 test_route_cache_other_process(void)
 {
@@ -1467,6 +1513,7 @@ test_register(void)
 	if ((s = CU_add_suite("store processes", NULL, NULL)) == NULL)
 		return CU_get_error();
 	TEST_ADD(s, test_multiprocess);
+	TEST_ADD(s, test_route_cache_many_pairs);
 	TEST_ADD(s, test_route_cache_other_process);
 	TEST_ADD(s, test_stale_reader);
 	TEST_ADD(s, test_map_resized);
