@@ -260,23 +260,6 @@ ascii_lower(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
-static int
-ascii_casecmp(const char *a, const char *b)
-{
-	unsigned char ca, cb;
-
-	for (;; a++, b++) {
-		ca = (unsigned char)*a;
-		cb = (unsigned char)*b;
-		if (ca >= 'A' && ca <= 'Z')
-			ca = (unsigned char)(ca - 'A' + 'a');
-		if (cb >= 'A' && cb <= 'Z')
-			cb = (unsigned char)(cb - 'A' + 'a');
-		if (ca != cb || ca == '\0')
-			return (int)ca - (int)cb;
-	}
-}
-
 const char *
 conf_tls_mode_name(enum tls_mode m)
 {
@@ -1277,13 +1260,13 @@ conf_free(struct conf *c)
 static int
 find_domain(const void *key, const void *elem)
 {
-	return ascii_casecmp(key, ((const struct conf_domain *)elem)->name);
+	return util_domain_cmp(key, ((const struct conf_domain *)elem)->name);
 }
 
 static int
 find_host(const void *key, const void *elem)
 {
-	return ascii_casecmp(key, ((const struct conf_host *)elem)->domain);
+	return util_domain_cmp(key, ((const struct conf_host *)elem)->domain);
 }
 
 const struct conf_domain *
@@ -1321,9 +1304,9 @@ acl_match(char *const *pats, size_t n, const char *domain, size_t dlen)
 			p++;
 			plen = strlen(p);
 			if (dlen > plen &&
-			    ascii_casecmp(domain + dlen - plen, p) == 0)
+			    util_domain_cmp(domain + dlen - plen, p) == 0)
 				return true;
-		} else if (ascii_casecmp(domain, p) == 0)
+		} else if (util_domain_cmp(domain, p) == 0)
 			return true;
 	}
 	return false;

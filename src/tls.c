@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/err.h>
 
@@ -153,7 +152,7 @@ tls_server_ctx(struct tls_contexts *t, const char *domain)
 	size_t i;
 
 	for (i = 0; i < t->n_domains; i++)
-		if (strcasecmp(t->domains[i].domain, domain) == 0)
+		if (util_domain_equal(t->domains[i].domain, domain))
 			return t->domains[i].ctx;
 	return NULL;
 }

@@ -359,10 +359,32 @@ util_wipe(void *p, size_t n)
 #endif
 }
 
+int
+util_domain_cmp(const char *a, const char *b)
+{
+	unsigned char ca, cb;
+
+	for (;; a++, b++) {
+		ca = (unsigned char)*a;
+		cb = (unsigned char)*b;
+		if (ca == cb) {
+			if (ca == '\0')
+				return 0;
+			continue;	/* the common case: no folding */
+		}
+		if (ca >= 'A' && ca <= 'Z')
+			ca = (unsigned char)(ca - 'A' + 'a');
+		if (cb >= 'A' && cb <= 'Z')
+			cb = (unsigned char)(cb - 'A' + 'a');
+		if (ca != cb)
+			return (int)ca - (int)cb;
+	}
+}
+
 bool
 util_domain_equal(const char *a, const char *b)
 {
-	return strcasecmp(a, b) == 0;
+	return util_domain_cmp(a, b) == 0;
 }
 
 uint64_t

@@ -63,6 +63,8 @@ void util_wipe(void *p, size_t n);
 /* Lower-case ASCII domain comparison (domains are compared case-insensitively
  * in ASCII; IDNA forms arrive already in A-label form on the wire). */
 bool util_domain_equal(const char *a, const char *b);
+/* The order that goes with it (<0, 0, >0), for sorting and bsearch. */
+int util_domain_cmp(const char *a, const char *b);
 /* Continues hash h over d so that domains equal by util_domain_equal hash
  * alike; start from a random seed where peers choose the domains. */
 uint64_t util_domain_hash(const char *d, uint64_t h);

@@ -146,6 +146,16 @@ test_domains(void)
 	CU_ASSERT_FALSE(util_domain_valid(longlabel));
 	CU_ASSERT_TRUE(util_domain_equal("Example.ORG", "example.org"));
 	CU_ASSERT_FALSE(util_domain_equal("example.org", "example.net"));
+	/* ASCII only folds; a prefix is not equal; the order is the folded one */
+	CU_ASSERT_FALSE(util_domain_equal("example.org", "example.or"));
+	CU_ASSERT_FALSE(util_domain_equal("", "a"));
+	CU_ASSERT_TRUE(util_domain_equal("", ""));
+	CU_ASSERT_FALSE(util_domain_equal("\xc3\x89.test", "\xc3\xa9.test"));
+	CU_ASSERT_FALSE(util_domain_equal("a[.test", "a{.test"));	/* '[' + 32 is '{' */
+	CU_ASSERT(util_domain_cmp("B.test", "a.test") > 0);
+	CU_ASSERT(util_domain_cmp("a.test", "B.test") < 0);
+	CU_ASSERT(util_domain_cmp("Z", "[") > 0);	/* 'z' after '[' once folded */
+	CU_ASSERT_EQUAL(util_domain_cmp("MiXeD.Test", "mixed.TEST"), 0);
 }
 
 static void
