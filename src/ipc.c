@@ -186,11 +186,15 @@ ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n)
 	if ((rbuf = malloc(IPC_BUF)) == NULL)
 		return -1;
 	if (getsockopt(channels[w->slot].send_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 &&
-	    sndbuf > 65536) {
-		/* The kernel doubles the value for bookkeeping; leave room. */
-		size_t usable = (size_t)sndbuf / 2 - 4096;
+	    sndbuf > 0) {
+		/* The kernel doubles the value for bookkeeping; leave room
+		 * for a message's header and names too. */
+		size_t half = (size_t)sndbuf / 2;
+		size_t usable = half > 16384 ? half - 8192 : half / 2;
+
 		max_data = usable < IPC_BUF - 8192 ? usable : IPC_BUF - 8192;
 	}
+	/* a batch always fits in one datagram */
 	batch_max = max_data < IPC_BATCH_MAX ? max_data : IPC_BATCH_MAX;
 	ev_recv = event_new(w->base, channels[w->slot].recv_fd, EV_READ | EV_PERSIST, ipc_recv_cb, w);
 	if (ev_recv == NULL || event_add(ev_recv, NULL) == -1)

@@ -137,6 +137,51 @@ test_ipc_backlog_keeps_order(void)
 	free(buf);
 }
 
+/* Small socket buffers (no privilege to raise them): the largest message
+ * and every batch still fit in one datagram. */
+static void
+test_ipc_small_buffers(void)
+{
+	struct ipc_channel ch[2];
+	struct worker w;
+	char err[128], *data, *buf;
+	int size = 32768, i;
+	ssize_t n;
+	size_t max, got = 0, want;
+
+	memset(&w, 0, sizeof(w));
+	w.base = event_base_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w.base);
+	CU_ASSERT_EQUAL_FATAL(ipc_create(ch, 2, err, sizeof(err)), 0);
+	for (i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(setsockopt(ch[i].send_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
+	CU_ASSERT_EQUAL_FATAL(ipc_worker_init(&w, ch, 2), 0);
+	max = ipc_max_data();
+	CU_ASSERT(max > 1000 && max < (size_t)size);
+	data = calloc(1, max);
+	buf = malloc(RECV_BYTES);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	CU_ASSERT_EQUAL(ipc_send(&w, 1, IPC_TO_COMPONENT, "a.test", "b.test", data, max), 0);
+	for (i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(ipc_send(&w, 1, IPC_TO_REMOTE, "a.test", "b.test", data, max / 3), 0);
+	/* what the small socket cannot take waits, and follows as it drains */
+	want = (HDR_BYTES + 14) * 6 + max + 5 * (max / 3);
+	for (i = 0; i < 200 && got < want; i++) {
+		(void)event_base_loop(w.base, EVLOOP_NONBLOCK);
+		while ((n = recv(ch[1].recv_fd, buf, RECV_BYTES, MSG_DONTWAIT)) > 0)
+			got += (size_t)n;
+	}
+	/* everything arrived: one large message, five smaller ones */
+	CU_ASSERT_EQUAL(got, want);
+	ipc_worker_free(&w);
+	ipc_close(&ch[0]);
+	ipc_close(&ch[1]);
+	event_base_free(w.base);
+	free(data);
+	free(buf);
+}
+
 int
 test_register(void)
 {
@@ -145,5 +190,6 @@ test_register(void)
 	if (s == NULL)
 		return CU_get_error();
 	TEST_ADD(s, test_ipc_backlog_keeps_order);
+	TEST_ADD(s, test_ipc_small_buffers);
 	return CUE_SUCCESS;
 }
