@@ -64,21 +64,42 @@ read_in_order(int fd, long *next, char *buf, size_t cap)
 	return got;
 }
 
+/* Two slots' channels, this worker in slot 0; sndbuf > 0 shrinks the
+ * sending buffers as an unprivileged master would leave them. */
+static void
+channels_up(struct worker *w, struct ipc_channel ch[2], int sndbuf)
+{
+	char err[128];
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->base = event_base_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->base);
+	CU_ASSERT_EQUAL_FATAL(ipc_create(ch, 2, err, sizeof(err)), 0);
+	for (i = 0; sndbuf > 0 && i < 2; i++)
+		CU_ASSERT_EQUAL(setsockopt(ch[i].send_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	CU_ASSERT_EQUAL_FATAL(ipc_worker_init(w, ch, 2), 0);
+}
+
+static void
+channels_down(struct worker *w, struct ipc_channel ch[2])
+{
+	ipc_worker_free(w);
+	ipc_close(&ch[0]);
+	ipc_close(&ch[1]);
+	event_base_free(w->base);
+}
+
 static void
 test_ipc_backlog_keeps_order(void)
 {
 	struct ipc_channel ch[2];
 	struct worker w;
-	char err[128], *data, *buf;
+	char *data, *buf;
 	long sent = 0, next = 0, r;
 	int rc = 0, saved_errno = 0, idle;
 
-	memset(&w, 0, sizeof(w));
-	w.slot = 0;
-	w.base = event_base_new();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(w.base);
-	CU_ASSERT_EQUAL_FATAL(ipc_create(ch, 2, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(ipc_worker_init(&w, ch, 2), 0);
+	channels_up(&w, ch, 0);
 	data = calloc(1, MSG_BYTES);
 	buf = malloc(RECV_BYTES);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
@@ -129,10 +150,7 @@ test_ipc_backlog_keeps_order(void)
 	CU_ASSERT_EQUAL(read_in_order(ch[1].recv_fd, &next, buf, RECV_BYTES), 3);
 	CU_ASSERT_EQUAL(next, sent + 3);
 
-	ipc_worker_free(&w);
-	ipc_close(&ch[0]);
-	ipc_close(&ch[1]);
-	event_base_free(w.base);
+	channels_down(&w, ch);
 	free(data);
 	free(buf);
 }
@@ -144,20 +162,14 @@ test_ipc_small_buffers(void)
 {
 	struct ipc_channel ch[2];
 	struct worker w;
-	char err[128], *data, *buf;
-	int size = 32768, i;
+	char *data, *buf;
+	int i;
 	ssize_t n;
 	size_t max, got = 0, want;
 
-	memset(&w, 0, sizeof(w));
-	w.base = event_base_new();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(w.base);
-	CU_ASSERT_EQUAL_FATAL(ipc_create(ch, 2, err, sizeof(err)), 0);
-	for (i = 0; i < 2; i++)
-		CU_ASSERT_EQUAL(setsockopt(ch[i].send_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
-	CU_ASSERT_EQUAL_FATAL(ipc_worker_init(&w, ch, 2), 0);
+	channels_up(&w, ch, 32768);
 	max = ipc_max_data();
-	CU_ASSERT(max > 1000 && max < (size_t)size);
+	CU_ASSERT(max > 1000 && max < 32768);
 	data = calloc(1, max);
 	buf = malloc(RECV_BYTES);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
@@ -174,10 +186,7 @@ test_ipc_small_buffers(void)
 	}
 	/* everything arrived: one large message, five smaller ones */
 	CU_ASSERT_EQUAL(got, want);
-	ipc_worker_free(&w);
-	ipc_close(&ch[0]);
-	ipc_close(&ch[1]);
-	event_base_free(w.base);
+	channels_down(&w, ch);
 	free(data);
 	free(buf);
 }

@@ -99,6 +99,17 @@ raw_script() { # NAME then script on stdin -> runs it against d1
 	in_ns $XMPP s2s-raw --host 127.0.0.10 --port 5269 --script "$WORK/$1.script" --timeout 15 2>&1
 }
 
+# Starts fake.test's authority (127.0.0.32), a test server that vouches for
+# every key unless told otherwise; AUTH_PID is its pid, NAME.log its log.
+fake_authority() { # NAME [xmpp.py authority options...]
+	local name="$1"
+	shift
+	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 "$@" \
+	    >"$WORK/$name.log" 2>&1 &
+	AUTH_PID=$!
+	PIDS+=("$AUTH_PID")
+}
+
 if want raw; then
 	dbd_start d1 d1.test 127.0.0.10 optional 2 || fail raw_setup "dialbackd did not start"
 	prosody_start p1 p1.test 127.0.0.20 false true || fail raw_setup "prosody did not start"
@@ -179,10 +190,7 @@ S
 
 	# fake.test's authority is a test server that vouches for every key,
 	# so a raw peer can validate fake.test and then misbehave.
-	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 \
-	    >"$WORK/authority.log" 2>&1 &
-	AUTH_PID=$!
-	PIDS+=("$AUTH_PID")
+	fake_authority authority
 	sleep 0.5
 	out="$(raw_script validated <<'S'
 header fake.test d1.test
@@ -565,8 +573,7 @@ fi
 # peers back: nothing lost, nothing bounced, the component not cut off.
 if want burst; then
 	dbd_start d1 d1.test 127.0.0.10 off 2 "component_secret = s1" || fail burst_setup "d1 did not start"
-	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 >"$WORK/burst-auth.log" 2>&1 &
-	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	fake_authority burst-auth
 	ip netns exec "$NS" $XMPP component --host 127.0.0.10 --port 5347 --domain d1.test --secret s1 \
 	    --sink --echo-count 16000 --timeout 90 >"$WORK/sink.log" 2>&1 &
 	SINK=$!; PIDS+=("$SINK")
@@ -652,8 +659,7 @@ reload_during_script() { # CASE SCRIPT TIMEOUT SECONDS SED_EXPR
 # streams, and to stanzas from a component.
 if want acl; then
 	dbd_start d1 d1.test 127.0.0.10 off 1 "component_secret = s1" || fail acl_setup "d1 did not start"
-	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 >"$WORK/acl-auth.log" 2>&1 &
-	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	fake_authority acl-auth
 	sleep 0.5
 	cat >"$WORK/acl-live.script" <<'S'
 header fake.test d1.test
@@ -693,8 +699,7 @@ if want hostgone; then
 	printf '\n[domain gone.test]\n' >>"$WORK/d1/dialbackd.conf"
 	kill -HUP "$DBD_PID_d1"
 	for _ in $(seq 1 50); do grep -q "configuration reloaded" "$WORK/d1/log" && break; sleep 0.1; done
-	ip netns exec "$NS" $XMPP authority --host 127.0.0.32 --port 5269 --timeout 60 >"$WORK/hostgone-auth.log" 2>&1 &
-	AUTH_PID=$!; PIDS+=("$AUTH_PID")
+	fake_authority hostgone-auth
 	sleep 0.5
 	cat >"$WORK/hostgone.script" <<'S'
 header fake.test d1.test
