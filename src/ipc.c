@@ -20,6 +20,7 @@
 #define IPC_MAGIC	0x44424431u	/* "DBD1" */
 #define IPC_BACKLOG_MAX	(64u << 20)	/* bytes waiting for one busy worker */
 #define IPC_BATCH_MAX	(64u << 10)	/* messages gathered into one datagram */
+#define IPC_RECV_BUDGET	(1u << 20)	/* bytes read from the channel per wakeup */
 
 struct ipc_hdr {
 	uint32_t magic;
@@ -126,11 +127,12 @@ static void
 ipc_recv_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
+	size_t taken;
 	ssize_t n;
 	int i;
 
-	/* A bounded number per wakeup keeps the loop fair to sockets. */
-	for (i = 0; i < 256; i++) {
+	/* A bounded amount per wakeup keeps the loop fair to sockets. */
+	for (i = 0, taken = 0; i < 256 && taken < IPC_RECV_BUDGET; i++) {
 		if (w->congested > 0) {
 			/* back-pressure: senders keep their messages in their
 			 * backlogs until our component has caught up */
@@ -145,6 +147,7 @@ ipc_recv_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		deliver_datagram(w, (size_t)n);
+		taken += (size_t)n;
 	}
 }
 
@@ -204,6 +207,14 @@ ipc_worker_init(struct worker *w, struct ipc_channel *channels, unsigned n)
 	return 0;
 }
 
+/* Errors after which a datagram is kept and sent again: a full channel,
+ * or the kernel short of memory for a moment. */
+static bool
+send_retry(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ENOBUFS || err == ENOMEM;
+}
+
 static void
 backlog_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -212,7 +223,7 @@ backlog_flush(evutil_socket_t fd, short what, void *arg)
 
 	while ((p = o->head) != NULL) {
 		if (send(chans[o->slot].send_fd, p->msg, p->len, MSG_DONTWAIT) < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			if (send_retry(errno))
 				return;		/* still full: wait for the next write event */
 			log_warn("ipc: %zu bytes for worker %d are lost: %s", p->len, o->slot, strerror(errno));
 		}
@@ -237,7 +248,9 @@ out_push(struct worker *w, struct ipc_out *o, struct ipc_pending *p)
 			free(p);
 			return 0;
 		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		if (!send_retry(errno)) {
+			/* The master holds every channel open, so this means
+			 * a broken channel, not a busy worker. */
 			log_warn("ipc: %zu bytes for worker %d are lost: %s", p->len, o->slot, strerror(errno));
 			free(p);
 			return -1;
@@ -341,10 +354,12 @@ ipc_send(struct worker *w, int slot, enum ipc_type type, const char *local,
 		errno = EAGAIN;
 		return -1;
 	}
-	if (o->batch != NULL && o->batch->len + total > batch_max && out_flush(w, o) == -1)
-		return -1;
-	if (total > batch_max) {
-		/* alone, after everything before it */
+	/* a failed flush is logged there; this message is not part of it */
+	if (o->batch != NULL && o->batch->len + total > batch_max)
+		(void)out_flush(w, o);
+	if (total > batch_max || ev_flush == NULL) {
+		/* alone, after everything before it (also when no loop
+		 * turn would send a batch: before init, after free) */
 		if ((p = malloc(sizeof(*p) + total)) == NULL)
 			return -1;
 		p->len = 0;

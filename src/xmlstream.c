@@ -832,10 +832,15 @@ on_end(void *ud, const XML_Char *name)
 		};
 
 		if (xs->cb.on_raw_stanza(xs->ctx, &head, raw, raw_len) || xs->dying) {
+			/* one huge head does not stay with the stream */
+			if (!xs->dying && xs->head_cap > TEXT_KEEP)
+				head_free(xs);
 			after_callback(xs, end);
 			return;
 		}
 		/* declined: a whole tree after all */
+		if (xs->head_cap > TEXT_KEEP)
+			head_free(xs);
 		if ((n = reparse_stanza(xs, raw, raw_len)) == NULL) {
 			xs_fail(xs, XS_ERR_RESOURCE_CONSTRAINT, "out of memory");
 			return;
