@@ -101,19 +101,15 @@ xs_raw_stanza(void *ctx, const struct xml_stanza_head *head, const char *raw, si
 
 	if (c->dead || c->closing)
 		return true;	/* dropped, as xs_stanza does */
+	/* Every role on a shallow stream (conn_new) takes stanzas as bytes;
+	 * one that did not would get each one parsed again, whole. */
+	if (c->ops->on_raw_stanza == NULL)
+		return false;
 	c->last_read_ms = c->read_cb_ms;
 	return c->ops->on_raw_stanza(c, head, raw, len);
 }
 
 static const struct xml_stream_callbacks conn_xml_callbacks = {
-	.on_stream_start = xs_stream_start,
-	.on_stanza = xs_stanza,
-	.on_stream_end = xs_stream_end,
-	.on_error = xs_error,
-};
-
-/* For roles that take shallow stanzas as bytes. */
-static const struct xml_stream_callbacks conn_xml_raw_callbacks = {
 	.on_stream_start = xs_stream_start,
 	.on_stanza = xs_stanza,
 	.on_raw_stanza = xs_raw_stanza,
@@ -188,8 +184,7 @@ conn_new(struct worker *w, enum conn_kind kind, const struct conn_ops *ops, void
 	/* Until a pair is validated, only small dialback elements are needed. */
 	conn_limits(w->conf, w->conf->max_stanza_size_unauth < w->conf->max_stanza_size ?
 	    w->conf->max_stanza_size_unauth : w->conf->max_stanza_size, &lim);
-	c->xs = xml_stream_new(&lim, ops->on_raw_stanza != NULL ? &conn_xml_raw_callbacks :
-	    &conn_xml_callbacks, c);
+	c->xs = xml_stream_new(&lim, &conn_xml_callbacks, c);
 	c->ev_timeout = evtimer_new(w->base, conn_timeout_cb, c);
 	if (c->xs == NULL || c->ev_timeout == NULL || worker_conn_index(w, c) == -1) {
 		if (c->xs != NULL)

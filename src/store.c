@@ -1676,38 +1676,29 @@ last_txnid(struct store *st)
 }
 
 /* The slot for a question, found from the names as asked: a hit costs
- * no key building. *nlen gets the length of "domain\0remote"; NULL when
- * the names are too long to cache (they are then always read). */
+ * no key building. *dlen gets strlen(domain) and *nlen the length of
+ * "domain\0remote"; NULL when the names are too long to cache (they are
+ * then always read). */
 static struct route_cache_entry *
 route_cache_slot(struct store *st, enum store_route_kind kind, const char *domain,
-    const char *remote, size_t *nlen)
+    const char *remote, size_t *dlen, size_t *nlen)
 {
-	size_t dlen = strnlen(domain, ROUTE_NAMES_MAX), rlen = strnlen(remote, ROUTE_NAMES_MAX);
+	size_t rlen = strnlen(remote, ROUTE_NAMES_MAX), i;
 	uint32_t h = 2166136261u ^ (uint32_t)kind;	/* FNV-1a */
-	size_t i;
 
-	if (dlen + 1 + rlen >= ROUTE_NAMES_MAX)
+	*dlen = strnlen(domain, ROUTE_NAMES_MAX);
+	if (*dlen + 1 + rlen >= ROUTE_NAMES_MAX)
 		return NULL;
 	if (st->route_cache == NULL &&
 	    (st->route_cache = calloc(ROUTE_CACHE_SLOTS, sizeof(*st->route_cache))) == NULL)
 		return NULL;	/* no cache: every lookup reads the store */
-	for (i = 0; i < dlen; i++)
+	for (i = 0; i < *dlen; i++)
 		h = (h ^ (unsigned char)domain[i]) * 16777619u;
 	h = (h ^ 0) * 16777619u;
 	for (i = 0; i < rlen; i++)
 		h = (h ^ (unsigned char)remote[i]) * 16777619u;
-	*nlen = dlen + 1 + rlen;
+	*nlen = *dlen + 1 + rlen;
 	return &st->route_cache[h % ROUTE_CACHE_SLOTS];
-}
-
-static bool
-route_cache_matches(const struct route_cache_entry *e, enum store_route_kind kind,
-    const char *domain, const char *remote, size_t nlen)
-{
-	size_t dlen = strlen(domain);
-
-	return e->kind == kind && e->nlen == nlen && memcmp(e->names, domain, dlen + 1) == 0 &&
-	    memcmp(e->names + dlen + 1, remote, nlen - dlen - 1) == 0;
 }
 
 int
@@ -1717,7 +1708,7 @@ store_route_get(struct store *st, enum store_route_kind kind,
 	struct route_cache_entry *e = NULL;
 	struct dkey dk;
 	uint64_t txnid;
-	size_t nlen = 0, dlen;
+	size_t nlen = 0, dlen = 0;
 	int ret;
 
 	if (kind != ROUTE_OUTBOUND)
@@ -1727,9 +1718,11 @@ store_route_get(struct store *st, enum store_route_kind kind,
 	/* read before the lookup: a write in between makes the entry stale
 	 * rather than wrong */
 	txnid = last_txnid(st);
-	e = route_cache_slot(st, kind, domain, remote, &nlen);
-	if (e != NULL && txnid != 0 && e->txnid == txnid &&
-	    route_cache_matches(e, kind, domain, remote, nlen)) {
+	e = route_cache_slot(st, kind, domain, remote, &dlen, &nlen);
+	/* "domain\0remote" as one run of bytes */
+	if (e != NULL && txnid != 0 && e->txnid == txnid && e->kind == kind && e->nlen == nlen &&
+	    memcmp(e->names, domain, dlen + 1) == 0 &&
+	    memcmp(e->names + dlen + 1, remote, nlen - dlen - 1) == 0) {
 		if (e->rc == STORE_OK) {
 			/* every field set: no memset of its 2 KB per stanza */
 			out->kind = kind;
@@ -1748,7 +1741,6 @@ store_route_get(struct store *st, enum store_route_kind kind,
 		e->rc = ret;
 		e->kind = kind;
 		e->nlen = nlen;
-		dlen = strlen(domain);
 		memcpy(e->names, domain, dlen + 1);
 		memcpy(e->names + dlen + 1, remote, nlen - dlen - 1);
 		if (ret == STORE_OK) {
